@@ -1,0 +1,14 @@
+using Microsoft.Extensions.DependencyInjection;
+using Sombra.Submission;
+
+namespace Sombra.Hosting;
+
+/// <summary>Wires the stages together: submission, anonymity, queue, delivery.</summary>
+public static class RelayServices
+{
+    public static void Add(IServiceCollection services, SombraOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(new AccountStore(options.DataPath));
+    }
+}

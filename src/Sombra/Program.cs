@@ -1,0 +1,3 @@
+using Sombra.Hosting;
+
+return await Cli.RunAsync(args);
