@@ -75,12 +75,13 @@ public static class ConfigLoader
     };
 
     /// <summary>Parses "host:port", "[v6]:port" or "1.2.3.4:port".</summary>
-    public static bool TryParseHostPort(string value, out string host, out int port)
+    public static bool TryParseHostPort(string value, out string host, out int port, bool allowAnyPort = false)
     {
         host = "";
         port = 0;
         var colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
+        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port)
+            || port > 65535 || port < (allowAnyPort ? 0 : 1))
             return false;
         host = value[..colon];
         if (host.StartsWith('[') && host.EndsWith(']'))
@@ -88,10 +89,12 @@ public static class ConfigLoader
         return host.Length > 0;
     }
 
+    /// <summary>An IP endpoint to listen on; port 0 picks a free port (used by the tests).</summary>
     public static bool TryParseEndpoint(string value, out IPEndPoint endpoint)
     {
         endpoint = null!;
-        if (!TryParseHostPort(value, out var host, out var port) || !IPAddress.TryParse(host, out var ip))
+        if (!TryParseHostPort(value, out var host, out var port, allowAnyPort: true)
+            || !IPAddress.TryParse(host, out var ip))
             return false;
         endpoint = new IPEndPoint(ip, port);
         return true;

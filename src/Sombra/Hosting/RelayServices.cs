@@ -10,5 +10,9 @@ public static class RelayServices
     {
         services.AddSingleton(options);
         services.AddSingleton(new AccountStore(options.DataPath));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<ClientKeys>();
+        services.AddSingleton<SubmissionServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
     }
 }
