@@ -51,7 +51,7 @@ public sealed class SubmissionOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(10);
     /// <summary>Bytes per second a DATA block must average after its first 30 seconds.</summary>
     public int MinDataRate { get; set; } = 1024;
-    public int MaxBadCommands { get; set; } = 10;
+    public int MaxBadCommands { get; set; } = 5;
     public string Greeting { get; set; } = "ESMTP ready";
 }
 
