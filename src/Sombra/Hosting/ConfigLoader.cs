@@ -39,6 +39,7 @@ public static class ConfigLoader
 
         ApplyListDefaults(options);
         var errors = ConfigValidator.Validate(options);
+        ApplyDerivedDefaults(options);
         return (errors.Count == 0 ? options : null, errors);
     }
 
@@ -55,8 +56,12 @@ public static class ConfigLoader
         if (o.Delivery.RetryDelays.Count == 0)
             o.Delivery.RetryDelays.AddRange(
                 new[] { 1, 5, 15, 30, 60, 120, 240 }.Select(m => TimeSpan.FromMinutes(m)));
-        o.Anonymity.SenderAddress ??= "anonymous@" + o.HostName;
     }
+
+    /// <summary>Defaults computed from other keys, applied after validation so that one bad
+    /// key (HostName) is reported once and not again through the keys derived from it.</summary>
+    public static void ApplyDerivedDefaults(SombraOptions o) =>
+        o.Anonymity.SenderAddress ??= "anonymous@" + o.HostName;
 
     private static string Flatten(Exception e)
     {

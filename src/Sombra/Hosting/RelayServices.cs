@@ -12,6 +12,8 @@ public static class RelayServices
         services.AddSingleton(new AccountStore(options.DataPath));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<ClientKeys>();
+        services.AddSingleton<AbuseControls>();
+        services.AddSingleton(new OptOutList(options.DataPath));
         services.AddSingleton<SubmissionServer>();
         services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
     }

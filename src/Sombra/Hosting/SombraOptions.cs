@@ -114,6 +114,8 @@ public sealed class LimitsOptions
     public int MessagesPerHour { get; set; }
     public int RecipientsPerHour { get; set; }
     public int AuthFailuresBeforeDelay { get; set; } = 3;
+    /// <summary>The first delay after AuthFailuresBeforeDelay failures; it doubles with each one after.</summary>
+    public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(2);
     public int AuthFailuresBeforeBlock { get; set; } = 10;
     public TimeSpan AuthBlockDuration { get; set; } = TimeSpan.FromMinutes(15);
 }

@@ -34,6 +34,11 @@ public sealed class ClientKeys(TimeProvider time)
         return Convert.ToBase64String(HMACSHA256.HashData(CurrentKey(), bytes), 0, 16);
     }
 
+    /// <summary>The key for an account's own limits, so that the limit table names nobody.</summary>
+    public string ForAccount(string account) =>
+        "account:" + Convert.ToBase64String(
+            HMACSHA256.HashData(CurrentKey(), System.Text.Encoding.UTF8.GetBytes(account)), 0, 16);
+
     private byte[] CurrentKey()
     {
         bool rotated = false;

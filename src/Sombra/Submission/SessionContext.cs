@@ -15,4 +15,7 @@ public sealed record SessionContext(
     IQueueStore Queue,
     SslStreamCertificateContext Certificate,
     ILogger Logger,
-    TimeProvider Time);
+    TimeProvider Time,
+    AbuseControls Abuse,
+    OptOutList OptOut,
+    ClientKeys ClientKeys);

@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Sombra.Hosting;
 
 namespace Sombra.Submission;
@@ -39,6 +40,13 @@ public sealed partial class SmtpSession
             return;
         }
 
+        if (_context.Abuse.AuthBlocked(_clientKey))
+        {
+            _quit = true;
+            await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");
+            return;
+        }
+
         var mechanism = parts[0].ToUpperInvariant();
         if (mechanism is not ("PLAIN" or "LOGIN"))
         {
@@ -51,11 +59,28 @@ public sealed partial class SmtpSession
             return; // already answered: cancelled or malformed
 
         var (user, password) = credentials.Value;
+
+        // After a few failures from this network every answer comes later, so guessing
+        // passwords gets slow long before the network is shut out.
+        var delay = _context.Abuse.AuthDelay(_clientKey);
+        if (delay > TimeSpan.Zero)
+        {
+            await FlushAsync();
+            await Task.Delay(delay, _context.Time, _timeout.Token);
+        }
+
         // PBKDF2 with 600,000 rounds takes a while; keep it off the I/O threads.
         var ok = AccountStore.IsValidName(user)
             && await Task.Run(() => _context.Accounts.Verify(user, password));
         if (!ok)
         {
+            _logger.LogInformation("session {Session} authentication failed", Id);
+            if (_context.Abuse.AuthFailed(_clientKey))
+            {
+                _quit = true;
+                await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");
+                return;
+            }
             await BadAsync("535 5.7.8 Authentication credentials invalid");
             return;
         }

@@ -120,6 +120,7 @@ public sealed partial class SmtpSession
         try
         {
             var id = await _context.Queue.CommitAsync(incoming, envelope, CancellationToken.None);
+            _context.Abuse.RecordMessage(LimitKeys, facts.Recipients.Count);
             _logger.LogInformation("session {Session} queued {QueueId} for {Recipients} recipient(s)",
                 Id, id, facts.Recipients.Count);
             return $"250 2.0.0 Ok: queued as {id}";

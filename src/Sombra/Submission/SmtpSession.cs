@@ -31,6 +31,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private readonly Socket _socket;
     private readonly TlsMode _endpointTls;
     private readonly IPAddress _client;
+    private readonly string _clientKey;
     private readonly ILogger _logger;
     private readonly CancellationToken _draining;
     private readonly CancellationTokenSource _timeout;
@@ -67,6 +68,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
         _socket = socket;
         _endpointTls = endpointTls;
         _client = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+        _clientKey = context.ClientKeys.For(_client);
         _logger = context.Logger;
         _draining = draining;
         _timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
@@ -77,6 +79,11 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private bool Authenticated => _account is not null;
     private bool MayRelay => Authenticated || _context.Policy.IsTrusted(_client);
     private bool AuthAllowed => _tls;
+
+    /// <summary>The rate limits that apply: the client's network, and the account if any.</summary>
+    private string[] LimitKeys => _account is null
+        ? [_clientKey]
+        : [_clientKey, _context.ClientKeys.ForAccount(_account)];
 
     private static (PipeReader, PipeWriter) Transport(Stream stream) => (
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
@@ -263,6 +270,11 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("530 5.7.0 Authentication required");
             return;
         }
+        if (_context.Abuse.MessageLimitReached(LimitKeys))
+        {
+            await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
+            return;
+        }
 
         var smtpUtf8 = false;
         foreach (var parameter in parameters)
@@ -336,6 +348,17 @@ public sealed partial class SmtpSession : IAsyncDisposable
         if (_recipients.Count >= _options.Submission.MaxRecipients)
         {
             await ReplyAsync("452 4.5.3 Too many recipients");
+            return;
+        }
+        if (_context.OptOut.Contains(parsed.Address!))
+        {
+            // Neutral on purpose: the reply must not tell a sender that this person opted out.
+            await ReplyAsync("550 5.7.1 Delivery to this recipient is not possible through this relay");
+            return;
+        }
+        if (_context.Abuse.RecipientLimitReached(LimitKeys, _recipients.Count + 1))
+        {
+            await ReplyAsync("450 4.7.1 Recipient rate limit reached, try again later");
             return;
         }
         _recipients.Add(parsed.Address!);

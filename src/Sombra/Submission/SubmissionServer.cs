@@ -22,6 +22,8 @@ public sealed class SubmissionServer(
     IAnonymizer anonymizer,
     IQueueStore queue,
     ClientKeys clientKeys,
+    AbuseControls abuse,
+    OptOutList optOut,
     ILogger<SubmissionServer> logger,
     TimeProvider time) : IHostedService, IAsyncDisposable
 {
@@ -43,7 +45,8 @@ public sealed class SubmissionServer(
         await queue.InitializeAsync(cancellationToken);
         var certificate = TlsCertificate.Load(options, logger);
         _context = new SessionContext(options, accounts, new RelayPolicy(options.Submission.TrustedNetworks),
-            anonymizer, queue, SslStreamCertificateContext.Create(certificate, null), logger, time);
+            anonymizer, queue, SslStreamCertificateContext.Create(certificate, null), logger, time,
+            abuse, optOut, clientKeys);
 
         foreach (var endpoint in options.Submission.Endpoints)
         {
@@ -108,7 +111,12 @@ public sealed class SubmissionServer(
         {
             if (total > options.Submission.MaxConnections || mine > options.Submission.MaxConnectionsPerClient)
             {
-                await RefuseAsync(socket);
+                await RefuseAsync(socket, tls, "Too many connections, try again later", "over the connection limit");
+                return;
+            }
+            if (abuse.AuthBlocked(client))
+            {
+                await RefuseAsync(socket, tls, "Too many authentication failures, try again later", "auth-blocked");
                 return;
             }
             var session = new SmtpSession(_context!, socket, tls, _stopping.Token, _abort.Token);
@@ -128,13 +136,20 @@ public sealed class SubmissionServer(
         }
     }
 
-    private async Task RefuseAsync(Socket socket)
+    /// <summary>
+    /// Answers 421 at connect and closes. On an implicit-TLS endpoint the client expects a
+    /// handshake first and could not read plain text, and a handshake would spend our CPU on a
+    /// client we are refusing, so the connection is just closed.
+    /// </summary>
+    private async Task RefuseAsync(Socket socket, TlsMode tls, string text, string reason)
     {
         try
         {
-            var text = Encoding.ASCII.GetBytes($"421 4.7.0 {options.HostName} Too many connections, try again later\r\n");
+            if (tls == TlsMode.Implicit)
+                return;
+            var bytes = Encoding.ASCII.GetBytes($"421 4.7.0 {options.HostName} {text}\r\n");
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.SendAsync(text, SocketFlags.None, cts.Token);
+            await socket.SendAsync(bytes, SocketFlags.None, cts.Token);
             socket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
@@ -143,8 +158,8 @@ public sealed class SubmissionServer(
         finally
         {
             socket.Dispose();
+            logger.LogInformation("connection refused: {Reason}", reason);
         }
-        logger.LogInformation("connection refused: over the connection limit");
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -41,6 +41,7 @@ public sealed class TestRelay : IAsyncDisposable
         ConfigLoader.ApplyListDefaults(options);
         var errors = ConfigValidator.Validate(options);
         Assert.True(errors.Count == 0, string.Join("; ", errors));
+        ConfigLoader.ApplyDerivedDefaults(options);
 
         var logs = new LogCapture();
         var host = ServeCommand.BuildHost(options, services, logging =>
