@@ -124,3 +124,43 @@ public sealed class CliTests
         Assert.Equal(seconds, value.TotalSeconds);
     }
 }
+
+public sealed class ExampleConfigurationTests
+{
+    public static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Sombra.slnx")))
+            directory = directory.Parent;
+        return directory?.FullName ?? throw new InvalidOperationException("Sombra.slnx not found above the test binaries.");
+    }
+
+    [Fact]
+    public void ShippedExampleIsValid()
+    {
+        var (options, errors) = ConfigLoader.Load(Path.Combine(RepositoryRoot(), "sombra.example.json"));
+        Assert.Empty(errors);
+        Assert.Equal("relay.example.org", options!.HostName);
+    }
+
+    [Fact]
+    public void EveryConfigurationKeyIsDocumentedInTheReadme()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        foreach (var key in Keys(typeof(SombraOptions), ""))
+            Assert.True(readme.Contains($"`{key}`") || readme.Contains($"`{key}`,"), $"README lacks {key}");
+    }
+
+    private static IEnumerable<string> Keys(Type type, string prefix)
+    {
+        foreach (var property in type.GetProperties().Where(p => p.CanWrite))
+        {
+            var name = prefix + property.Name;
+            if (property.PropertyType.Namespace == "Sombra.Hosting" && property.PropertyType.IsClass)
+                foreach (var nested in Keys(property.PropertyType, name + ":"))
+                    yield return nested;
+            else
+                yield return name;
+        }
+    }
+}
