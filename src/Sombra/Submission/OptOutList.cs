@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Sombra.Hosting;
 
 namespace Sombra.Submission;
@@ -13,15 +12,12 @@ namespace Sombra.Submission;
 /// </summary>
 public sealed class OptOutList
 {
-    private readonly string _path;
+    private readonly WatchedJsonFile<HashSet<string>> _file;
     private readonly byte[] _key;
-    private readonly Lock _lock = new();
-    private HashSet<string> _hashes = [];
-    private DateTime _loadedStamp = DateTime.MinValue;
 
     public OptOutList(string dataDirectory)
     {
-        _path = Path.Combine(dataDirectory, "optout.json");
+        _file = new(Path.Combine(dataDirectory, "optout.json"), () => []);
         _key = SecretFile.LoadOrCreate(dataDirectory, "optout.key");
     }
 
@@ -29,61 +25,19 @@ public sealed class OptOutList
     public string Hash(string address) =>
         Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(address.Trim().ToLowerInvariant())));
 
-    public bool Contains(string address)
+    public bool Contains(string address) => _file.Read().Contains(Hash(address));
+
+    public IReadOnlyCollection<string> Hashes() => _file.Read().Order().ToArray();
+
+    public bool Add(string address)
     {
         var hash = Hash(address);
-        Refresh();
-        lock (_lock) return _hashes.Contains(hash);
+        return _file.Update(set => set.Contains(hash) ? null : [.. set, hash]);
     }
 
-    public IReadOnlyCollection<string> Hashes()
+    public bool Remove(string address)
     {
-        Refresh();
-        lock (_lock) return _hashes.Order().ToArray();
-    }
-
-    public bool Add(string address) => Change(set => set.Add(Hash(address)));
-
-    public bool Remove(string address) => Change(set => set.Remove(Hash(address)));
-
-    private bool Change(Func<HashSet<string>, bool> change)
-    {
-        Refresh();
-        lock (_lock)
-        {
-            var next = new HashSet<string>(_hashes);
-            if (!change(next))
-                return false;
-            Save(next);
-            _hashes = next;
-            return true;
-        }
-    }
-
-    private void Refresh()
-    {
-        var stamp = File.Exists(_path) ? File.GetLastWriteTimeUtc(_path) : DateTime.MinValue;
-        lock (_lock)
-        {
-            if (stamp == _loadedStamp)
-                return;
-            _hashes = stamp == DateTime.MinValue
-                ? []
-                : JsonSerializer.Deserialize<HashSet<string>>(File.ReadAllText(_path)) ?? [];
-            _loadedStamp = stamp;
-        }
-    }
-
-    private void Save(HashSet<string> hashes)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        var temp = _path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, hashes.Order().ToArray());
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, _path, overwrite: true);
-        _loadedStamp = File.GetLastWriteTimeUtc(_path);
+        var hash = Hash(address);
+        return _file.Update(set => set.Contains(hash) ? set.Where(h => h != hash).ToHashSet() : null);
     }
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Sombra.Tests.Submission;
 
 /// <summary>A 100 MiB message streams through the server; it is never held whole.</summary>
+[Collection(SerialCollection.Name)]
 public sealed class StreamingTests
 {
     /// <summary>Counts what it is handed and keeps none of it.</summary>
@@ -66,6 +67,7 @@ public sealed class StreamingTests
         Assert.StartsWith("250", await dialog.ReadReplyAsync(120));
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
+        TestContext.Current.TestOutputHelper?.WriteLine($"allocated {allocated >> 20} MiB");
         Assert.True(stages.Received >= total);
         Assert.True(allocated < 24L << 20, $"allocated {allocated >> 20} MiB for a {total >> 20} MiB message");
     }
