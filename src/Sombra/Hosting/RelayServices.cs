@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Sombra.Anonymity;
 using Sombra.Submission;
 
 namespace Sombra.Hosting;
@@ -10,5 +11,6 @@ public static class RelayServices
     {
         services.AddSingleton(options);
         services.AddSingleton(new AccountStore(options.DataPath));
+        services.AddSingleton<IAnonymizer>(new Anonymizer(options, AnonymityKeys.ForOptions(options)));
     }
 }
