@@ -27,6 +27,7 @@ public static class Cli
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(UserCommands.Create());
         root.Subcommands.Add(OptOutCommands.Create());
+        root.Subcommands.Add(ScrubCommand.Create());
         return root;
     }
 

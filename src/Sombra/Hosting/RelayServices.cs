@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Sombra.Anonymity;
 using Sombra.Submission;
 
 namespace Sombra.Hosting;
@@ -16,5 +17,6 @@ public static class RelayServices
         services.AddSingleton(new OptOutList(options.DataPath));
         services.AddSingleton<SubmissionServer>();
         services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
+        services.AddSingleton<IAnonymizer>(new Anonymizer(options, AnonymityKeys.ForOptions(options)));
     }
 }
