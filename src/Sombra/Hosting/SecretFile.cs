@@ -4,44 +4,71 @@ namespace Sombra.Hosting;
 
 /// <summary>
 /// Keys that must outlive a restart (the opt-out list's, the per-sender decoy key) are made once
-/// into DataDirectory/keys, readable by the relay's user only, and flushed to disk before use so
-/// that a crash cannot leave a half-written key that would silently change every hash.
+/// into DataDirectory, readable by the relay's user only, and flushed to disk before use, so that
+/// a crash cannot leave a half-written key that would silently change every hash made with it.
 /// </summary>
 public static class SecretFile
 {
-    public static byte[] LoadOrCreate(string dataDirectory, string name, int bytes = 32)
-    {
-        var directory = Path.Combine(dataDirectory, "keys");
-        var path = Path.Combine(directory, name);
-        if (File.Exists(path))
-        {
-            var existing = File.ReadAllBytes(path);
-            if (existing.Length == bytes)
-                return existing;
-            throw new InvalidDataException($"The key file {path} is damaged (it should be {bytes} bytes long).");
-        }
+    public const int KeyBytes = 32;
 
+    /// <summary>Reads the key, or creates it: written to a temporary file, fsynced, then moved in.</summary>
+    public static byte[] LoadOrCreate(string path)
+    {
+        if (File.Exists(path))
+            return Read(path);
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
-        var key = RandomNumberGenerator.GetBytes(bytes);
-        var temp = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(temp, options))
-        {
-            stream.Write(key);
-            stream.Flush(flushToDisk: true);
-        }
-        // Two processes may race to create it; the first rename wins and both use its key.
+        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            File.Move(temp, path, overwrite: false);
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var file = new FileStream(temporary, create))
+            {
+                file.Write(RandomNumberGenerator.GetBytes(KeyBytes));
+                file.Flush(flushToDisk: true);
+            }
+
+            // Two processes starting at once: the first move wins and both use its key.
+            try
+            {
+                File.Move(temporary, path, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+            }
+            SyncDirectory(directory);
         }
-        catch (IOException) when (File.Exists(path))
+        finally
         {
-            File.Delete(temp);
-            return File.ReadAllBytes(path);
+            File.Delete(temporary);
         }
+        return Read(path);
+    }
+
+    private static byte[] Read(string path)
+    {
+        var key = File.ReadAllBytes(path);
+        if (key.Length != KeyBytes)
+            throw new InvalidDataException($"The key file {path} does not hold a {KeyBytes}-byte key.");
         return key;
+    }
+
+    /// <summary>Makes the rename durable; .NET has no directory fsync, but opening it read-only works on Linux.</summary>
+    private static void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+            return;
+        try
+        {
+            using var handle = File.OpenHandle(directory, FileMode.Open, FileAccess.Read);
+            RandomAccess.FlushToDisk(handle);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Some file systems refuse to open a directory; the key is then durable on the next sync.
+        }
     }
 }

@@ -18,7 +18,7 @@ public sealed class OptOutList
     public OptOutList(string dataDirectory)
     {
         _file = new(Path.Combine(dataDirectory, "optout.json"), () => []);
-        _key = SecretFile.LoadOrCreate(dataDirectory, "optout.key");
+        _key = SecretFile.LoadOrCreate(Path.Combine(dataDirectory, "optout.key"));
     }
 
     /// <summary>Addresses compare without case: mail systems treat them so in practice.</summary>
