@@ -39,7 +39,7 @@ public sealed class ScrubCommandTests
 
         Assert.Equal(0, code);
         Assert.Empty(error);
-        Assert.Matches(@"^Received: from \[[0-9.]+\] \(unknown \[[0-9.]+\]\) by sombra.localhost with ESMTPSA id \w+;\r\n\t.*\+0000\r\nDate: .*\+0000\r\nFrom: anonymous@sombra.localhost\r\n", output);
+        Assert.Matches(@"^Received: from \[[0-9.]+\] \(unknown \[[0-9.]+\]\)\r\n\tby sombra.localhost with ESMTPSA id \w+;\r\n\t.*\+0000\r\nDate: .*\+0000\r\nFrom: anonymous@sombra.localhost\r\n", output);
         Assert.DoesNotContain("alice", output);
         Assert.DoesNotContain("203.0.113.5", output);
         Assert.EndsWith("\r\n\r\nbody\r\n", output);
