@@ -28,6 +28,7 @@ public static class Cli
         root.Subcommands.Add(UserCommands.Create());
         root.Subcommands.Add(OptOutCommands.Create());
         root.Subcommands.Add(ScrubCommand.Create());
+        root.Subcommands.Add(QueueCommands.Create());
         return root;
     }
 

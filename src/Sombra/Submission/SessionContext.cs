@@ -12,7 +12,7 @@ public sealed record SessionContext(
     AccountStore Accounts,
     RelayPolicy Policy,
     IAnonymizer Anonymizer,
-    IQueueStore Queue,
+    IQueueWriter Queue,
     SslStreamCertificateContext Certificate,
     ILogger Logger,
     TimeProvider Time,

@@ -20,7 +20,7 @@ public sealed class SubmissionServer(
     SombraOptions options,
     AccountStore accounts,
     IAnonymizer anonymizer,
-    IQueueStore queue,
+    IQueueWriter queue,
     ClientKeys clientKeys,
     AbuseControls abuse,
     OptOutList optOut,
@@ -42,7 +42,6 @@ public sealed class SubmissionServer(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await queue.InitializeAsync(cancellationToken);
         var certificate = TlsCertificate.Load(options, logger);
         _context = new SessionContext(options, accounts, new RelayPolicy(options.Submission.TrustedNetworks),
             anonymizer, queue, SslStreamCertificateContext.Create(certificate, null), logger, time,

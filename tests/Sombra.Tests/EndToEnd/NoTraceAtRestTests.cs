@@ -22,7 +22,7 @@ public sealed class NoTraceAtRestTests
     [Fact]
     public async Task NoClientTokenInTheDataDirectoryOrTheLogs()
     {
-        await using var sink = await SmtpSink.StartAsync();
+        await using var sink = await PostfixSink.StartAsync();
         var data = TempDirectory.Create("at-rest");
         var config = Path.Combine(TempDirectory.Create("at-rest-config"), "sombra.json");
         File.WriteAllText(config, JsonSerializer.Serialize(new
@@ -57,7 +57,7 @@ public sealed class NoTraceAtRestTests
         var delivered = Assert.Single(await sink.WaitForAsync(1, timeoutSeconds: 60));
         Assert.Contains("the evidence", delivered);
         foreach (var token in Tokens)
-            Assert.DoesNotContain(token, SmtpSink.Message(delivered));
+            Assert.DoesNotContain(token, PostfixSink.Message(delivered));
 
         Assert.Equal(0, await relay.TerminateAsync());
         AssertNoTokenInDirectory(data);

@@ -19,9 +19,9 @@ public sealed class RealClientTests : IAsyncLifetime
     private static readonly string[] Tokens =
         [ClientAddress, "alices-macbook", "alice.real", "home.example", "Alice Real", "SecretMailer", "Acme Leaks"];
 
-    private SmtpSink _sink = null!;
+    private PostfixSink _sink = null!;
 
-    public async ValueTask InitializeAsync() => _sink = await SmtpSink.StartAsync();
+    public async ValueTask InitializeAsync() => _sink = await PostfixSink.StartAsync();
 
     public async ValueTask DisposeAsync() => await _sink.DisposeAsync();
 
@@ -63,7 +63,7 @@ public sealed class RealClientTests : IAsyncLifetime
         var dump = Assert.Single(await _sink.WaitForAsync(1));
         Assert.Contains("X-Helo-Args: relay.test", dump);
         Assert.Contains("X-Mail-Args: <anonymous@relay.test>", dump);
-        var message = SmtpSink.Message(dump);
+        var message = PostfixSink.Message(dump);
         AssertNoToken(message);
         Assert.Contains("Subject: the documents", message);
         Assert.Contains("From: anonymous@relay.test", message);
@@ -117,7 +117,7 @@ public sealed class RealClientTests : IAsyncLifetime
         var dumps = await _sink.WaitForAsync(1);
         var dump = Assert.Single(dumps);
         Assert.Contains("<hidden@example.net>", dump); // delivered to the Bcc recipient...
-        var delivered = SmtpSink.Message(dump);
+        var delivered = PostfixSink.Message(dump);
         Assert.DoesNotContain("hidden@example.net", delivered); // ...without showing it
         Assert.DoesNotContain("Bcc", delivered);
         Assert.Contains("body from msmtp", delivered);
@@ -155,7 +155,7 @@ public sealed class RealClientTests : IAsyncLifetime
             File.ReadAllText(body), environment: new Dictionary<string, string> { ["HOME"] = directory });
         Assert.True(result.ExitCode == 0, result.Output + result.Error);
 
-        var delivered = SmtpSink.Message(Assert.Single(await _sink.WaitForAsync(1)));
+        var delivered = PostfixSink.Message(Assert.Single(await _sink.WaitForAsync(1)));
         AssertNoToken(delivered);
         Assert.DoesNotContain("NeoMutt", delivered, StringComparison.OrdinalIgnoreCase);
 

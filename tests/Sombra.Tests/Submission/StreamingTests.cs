@@ -10,7 +10,7 @@ namespace Sombra.Tests.Submission;
 public sealed class StreamingTests
 {
     /// <summary>Counts what it is handed and keeps none of it.</summary>
-    private sealed class CountingStages : IAnonymizer, IQueueStore
+    private sealed class CountingStages : IAnonymizer, IQueueWriter
     {
         public long Received;
 
@@ -24,12 +24,9 @@ public sealed class StreamingTests
             return new ScrubResult(null, [], false, false);
         }
 
-        public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public IIncomingMessage CreateIncoming() => new Nothing();
         public Task<string> CommitAsync(IIncomingMessage message, QueueEnvelope envelope, CancellationToken c) =>
             Task.FromResult("counted");
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
         private sealed class Nothing : IIncomingMessage
         {
             public Stream Body => Stream.Null;
@@ -48,7 +45,7 @@ public sealed class StreamingTests
         }, s =>
         {
             s.AddSingleton<IAnonymizer>(stages);
-            s.AddSingleton<IQueueStore>(stages);
+            s.AddSingleton<IQueueWriter>(stages);
         });
         await using var dialog = await SmtpDialog.ConnectAsync(relay.PlainPort);
         await dialog.CommandAsync("EHLO c");

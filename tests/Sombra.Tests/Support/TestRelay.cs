@@ -110,7 +110,7 @@ public static class TempDirectory
 /// in memory the exact bytes the server handed on, so the tests can check unstuffing and
 /// smuggling defences byte for byte. End-to-end tests use the real anonymizer and queue.
 /// </summary>
-public sealed class CapturingStages : IAnonymizer, IQueueStore
+public sealed class CapturingStages : IAnonymizer, IQueueWriter
 {
     public ConcurrentQueue<(byte[] Body, QueueEnvelope Envelope, SessionFacts Facts)> Committed { get; } = new();
     public bool FailCommits { get; set; }
@@ -120,7 +120,7 @@ public sealed class CapturingStages : IAnonymizer, IQueueStore
     public static void Register(IServiceCollection services, CapturingStages stages)
     {
         services.AddSingleton<IAnonymizer>(stages);
-        services.AddSingleton<IQueueStore>(stages);
+        services.AddSingleton<IQueueWriter>(stages);
     }
 
     public async Task<ScrubResult> ScrubAsync(Stream original, Stream scrubbed, SessionFacts facts,
@@ -130,8 +130,6 @@ public sealed class CapturingStages : IAnonymizer, IQueueStore
         ((Incoming)scrubbed).Facts = facts;
         return Refuse is null ? new ScrubResult(null, ["by relay.test"], false, false) : ScrubResult.Refused(Refuse);
     }
-
-    public Task InitializeAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public IIncomingMessage CreateIncoming() => new Incoming();
 
@@ -143,8 +141,6 @@ public sealed class CapturingStages : IAnonymizer, IQueueStore
         Committed.Enqueue((incoming.ToArray(), envelope, incoming.Facts!));
         return Task.FromResult(Guid.NewGuid().ToString("N")[..12]);
     }
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
     private sealed class Incoming : MemoryStream, IIncomingMessage
     {
