@@ -32,7 +32,10 @@ public static class RelayServices
         services.AddSingleton<SubmissionServer>();
         services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
 
-        services.AddSingleton<IReleasePolicy, ReleaseWhenDue>();
+        if (options.Mixing.Pool)
+            services.AddSingleton<IReleasePolicy, PoolMix>();
+        else
+            services.AddSingleton<IReleasePolicy, ReleaseWhenDue>();
         services.AddSingleton<IDeliveryTransport>(_ => options.Delivery.Directory is { } directory
             ? new DirectoryTransport(Path.GetFullPath(directory))
             : new SmtpTransport(options));

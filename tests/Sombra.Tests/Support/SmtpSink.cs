@@ -31,8 +31,9 @@ public sealed class SmtpSink : IDisposable
         Port = int.Parse(line["PORT ".Length..]);
     }
 
+    /// <param name="At">When the sink finished receiving it (its envelope file's time).</param>
     public sealed record Received(byte[] Content, string MailFrom, List<string> Recipients, List<string> Options,
-        string Helo);
+        string Helo, DateTimeOffset At = default);
 
     public List<Received> Messages()
     {
@@ -49,7 +50,8 @@ public sealed class SmtpSink : IDisposable
                     root.GetProperty("mail_from").GetString()!,
                     root.GetProperty("rcpt_tos").EnumerateArray().Select(e => e.GetString()!).ToList(),
                     root.GetProperty("mail_options").EnumerateArray().Select(e => e.GetString()!).ToList(),
-                    root.GetProperty("helo").GetString() ?? "");
+                    root.GetProperty("helo").GetString() ?? "",
+                    new DateTimeOffset(File.GetLastWriteTimeUtc(f), TimeSpan.Zero));
             }).ToList();
     }
 
