@@ -18,4 +18,5 @@ public sealed record SessionContext(
     TimeProvider Time,
     AbuseControls Abuse,
     OptOutList OptOut,
-    ClientKeys ClientKeys);
+    ClientKeys ClientKeys,
+    SombraMetrics Metrics);

@@ -94,6 +94,7 @@ public sealed partial class SmtpSession
             throw transportFault;
         if (data.FaultReply is { } refusal)
         {
+            _context.Metrics.MessageRefused(data.Smuggling ? "smuggling" : data.TooBig ? "size" : "line-length");
             _logger.LogInformation("session {Session} message refused: {Code}", Id, refusal[..9]);
             return refusal;
         }
@@ -101,11 +102,13 @@ public sealed partial class SmtpSession
         {
             // The anonymizer's exception text may quote the message: log its type only.
             _logger.LogWarning("session {Session} anonymizer failed: {Error}", Id, scrubFault?.GetType().Name);
+            _context.Metrics.MessageRefused("internal");
             return "451 4.3.0 Temporary failure processing the message, try again later";
         }
         if (!result.Accepted)
         {
             _logger.LogInformation("session {Session} message refused: 5.6.0 cannot scrub", Id);
+            _context.Metrics.MessageRefused("scrub");
             return "554 5.6.0 " + OneLine(result.Refusal!);
         }
 
@@ -121,6 +124,7 @@ public sealed partial class SmtpSession
         {
             var id = await _context.Queue.CommitAsync(incoming, envelope, CancellationToken.None);
             _context.Abuse.RecordMessage(LimitKeys, facts.Recipients.Count);
+            _context.Metrics.MessageAccepted();
             _logger.LogInformation("session {Session} queued {QueueId} for {Recipients} recipient(s)",
                 Id, id, facts.Recipients.Count);
             return $"250 2.0.0 Ok: queued as {id}";
@@ -129,6 +133,7 @@ public sealed partial class SmtpSession
         {
             // A full disk or an I/O error is passing trouble: 4xx, so the client keeps the mail.
             _logger.LogWarning("session {Session} could not store the message: {Error}", Id, e.GetType().Name);
+            _context.Metrics.MessageRefused("storage");
             return "451 4.3.0 Temporary failure storing the message, try again later";
         }
     }

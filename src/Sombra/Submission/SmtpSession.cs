@@ -267,11 +267,13 @@ public sealed partial class SmtpSession : IAsyncDisposable
         }
         if (!MayRelay)
         {
+            _context.Metrics.MessageRefused("relay");
             await ReplyAsync("530 5.7.0 Authentication required");
             return;
         }
         if (_context.Abuse.MessageLimitReached(LimitKeys))
         {
+            _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
             return;
         }
@@ -353,11 +355,13 @@ public sealed partial class SmtpSession : IAsyncDisposable
         if (_context.OptOut.Contains(parsed.Address!))
         {
             // Neutral on purpose: the reply must not tell a sender that this person opted out.
+            _context.Metrics.MessageRefused("optout");
             await ReplyAsync("550 5.7.1 Delivery to this recipient is not possible through this relay");
             return;
         }
         if (_context.Abuse.RecipientLimitReached(LimitKeys, _recipients.Count + 1))
         {
+            _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Recipient rate limit reached, try again later");
             return;
         }

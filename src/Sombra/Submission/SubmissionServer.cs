@@ -24,6 +24,7 @@ public sealed class SubmissionServer(
     ClientKeys clientKeys,
     AbuseControls abuse,
     OptOutList optOut,
+    SombraMetrics metrics,
     ILogger<SubmissionServer> logger,
     TimeProvider time) : IHostedService, IAsyncDisposable
 {
@@ -45,7 +46,7 @@ public sealed class SubmissionServer(
         var certificate = TlsCertificate.Load(options, logger);
         _context = new SessionContext(options, accounts, new RelayPolicy(options.Submission.TrustedNetworks),
             anonymizer, queue, SslStreamCertificateContext.Create(certificate, null), logger, time,
-            abuse, optOut, clientKeys);
+            abuse, optOut, clientKeys, metrics);
 
         foreach (var endpoint in options.Submission.Endpoints)
         {
@@ -103,6 +104,7 @@ public sealed class SubmissionServer(
     private async Task HandleAsync(Socket socket, TlsMode tls)
     {
         socket.NoDelay = true;
+        metrics.SessionOpened();
         var client = clientKeys.For(((IPEndPoint)socket.RemoteEndPoint!).Address);
         var total = Interlocked.Increment(ref _connections);
         var mine = _perClient.AddOrUpdate(client, 1, (_, n) => n + 1);
@@ -110,11 +112,13 @@ public sealed class SubmissionServer(
         {
             if (total > options.Submission.MaxConnections || mine > options.Submission.MaxConnectionsPerClient)
             {
+                metrics.MessageRefused("connections");
                 await RefuseAsync(socket, tls, "Too many connections, try again later", "over the connection limit");
                 return;
             }
             if (abuse.AuthBlocked(client))
             {
+                metrics.MessageRefused("auth-blocked");
                 await RefuseAsync(socket, tls, "Too many authentication failures, try again later", "auth-blocked");
                 return;
             }
