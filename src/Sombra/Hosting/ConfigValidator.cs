@@ -35,6 +35,8 @@ public static class ConfigValidator
         for (var i = 0; i < s.TrustedNetworks.Count; i++)
             Check(IPNetwork.TryParse(s.TrustedNetworks[i], out _),
                 $"Submission:TrustedNetworks:{i}: '{s.TrustedNetworks[i]}' is not a CIDR network");
+        Check(s.RequireAuthentication || s.TrustedNetworks.Count > 0,
+            "Submission:RequireAuthentication: false leaves only TrustedNetworks to relay, and it is empty");
         Check(s.MaxMessageSize > 0, "Submission:MaxMessageSize: must be positive");
         Check(s.MaxRecipients > 0, "Submission:MaxRecipients: must be positive");
         Check(s.MaxConnections > 0, "Submission:MaxConnections: must be positive");

@@ -9,6 +9,11 @@ public sealed partial class SmtpSession
 {
     private async Task Auth(string argument)
     {
+        if (!_options.Submission.RequireAuthentication)
+        {
+            await BadAsync("503 5.5.1 AUTH is not offered on this relay");
+            return;
+        }
         if (!AuthAllowed)
         {
             // A starttls endpoint can still protect the password; a plain one never will.

@@ -78,7 +78,12 @@ public sealed partial class SmtpSession : IAsyncDisposable
 
     private bool Authenticated => _account is not null;
     private bool MayRelay => Authenticated || _context.Policy.IsTrusted(_client);
-    private bool AuthAllowed => _tls;
+    /// <summary>
+    /// AUTH is offered only under TLS (RFC 4954 section 4 leaves it to policy; a password in
+    /// the clear is no policy), and not at all when RequireAuthentication is off: then only
+    /// TrustedNetworks may relay.
+    /// </summary>
+    private bool AuthAllowed => _tls && _options.Submission.RequireAuthentication;
 
     /// <summary>The rate limits that apply: the client's network, and the account if any.</summary>
     private string[] LimitKeys => _account is null

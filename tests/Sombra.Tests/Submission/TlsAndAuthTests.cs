@@ -145,3 +145,35 @@ public sealed class ConnectionLimitTests
         Assert.StartsWith("220", other.Greeting);
     }
 }
+
+public sealed class TrustedNetworkOnlyTests
+{
+    [Fact]
+    public async Task WithoutRequiredAuthenticationOnlyTrustedNetworksRelayAndAuthIsNotOffered()
+    {
+        var stages = new CapturingStages();
+        await using var relay = await TestRelay.StartAsync(o =>
+        {
+            o.Submission.RequireAuthentication = false;
+            o.Submission.TrustedNetworks.Add("127.0.0.5/32");
+        }, s => CapturingStages.Register(s, stages));
+
+        await using var stranger = await SmtpDialog.ConnectAsync(relay.ImplicitPort, implicitTls: true);
+        Assert.DoesNotContain("AUTH", await stranger.CommandAsync("EHLO c"));
+        Assert.StartsWith("503 5.5.1", await stranger.CommandAsync("AUTH PLAIN AGEAYg=="));
+        Assert.StartsWith("530 5.7.0", await stranger.CommandAsync("MAIL FROM:<a@b.example>"));
+
+        await using var trusted = await SmtpDialog.ConnectAsync(relay.PlainPort, address: "127.0.0.5");
+        await trusted.CommandAsync("EHLO c");
+        Assert.StartsWith("250", await trusted.CommandAsync("MAIL FROM:<a@b.example>"));
+    }
+
+    [Fact]
+    public void NoAuthenticationAndNoTrustedNetworkIsAConfigurationError()
+    {
+        var options = new Sombra.Hosting.SombraOptions();
+        options.Submission.RequireAuthentication = false;
+        Sombra.Hosting.ConfigLoader.ApplyListDefaults(options);
+        Assert.Contains(Sombra.Hosting.ConfigValidator.Validate(options), e => e.StartsWith("Submission:RequireAuthentication"));
+    }
+}
