@@ -9,7 +9,9 @@ public interface IAnonymizer
     /// <summary>
     /// Streams <paramref name="original"/> into <paramref name="scrubbed"/>. The output holds no
     /// Received and no Date header: those are written at release (see <see cref="ScrubResult"/>).
-    /// Implementations read <paramref name="original"/> to its end even when they refuse.
+    /// Implementations read <paramref name="original"/> to its end even when they refuse; after a
+    /// refusal what was written to <paramref name="scrubbed"/> is incomplete and must be discarded.
+    /// The input must have CRLF line ends only: a bare CR or LF is refused.
     /// </summary>
     Task<ScrubResult> ScrubAsync(Stream original, Stream scrubbed, SessionFacts facts,
         CancellationToken cancellationToken);

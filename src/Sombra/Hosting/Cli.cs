@@ -26,6 +26,8 @@ public static class Cli
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(CheckCommand.Create());
         root.Subcommands.Add(UserCommands.Create());
+        root.Subcommands.Add(OptOutCommands.Create());
+        root.Subcommands.Add(ScrubCommand.Create());
         root.Subcommands.Add(QueueCommands.Create());
         return root;
     }

@@ -39,6 +39,7 @@ public static class ConfigLoader
 
         ApplyListDefaults(options);
         var errors = ConfigValidator.Validate(options);
+        ApplyDerivedDefaults(options);
         return (errors.Count == 0 ? options : null, errors);
     }
 
@@ -55,8 +56,12 @@ public static class ConfigLoader
         if (o.Delivery.RetryDelays.Count == 0)
             o.Delivery.RetryDelays.AddRange(
                 new[] { 1, 5, 15, 30, 60, 120, 240 }.Select(m => TimeSpan.FromMinutes(m)));
-        o.Anonymity.SenderAddress ??= "anonymous@" + o.HostName;
     }
+
+    /// <summary>Defaults computed from other keys, applied after validation so that one bad
+    /// key (HostName) is reported once and not again through the keys derived from it.</summary>
+    public static void ApplyDerivedDefaults(SombraOptions o) =>
+        o.Anonymity.SenderAddress ??= "anonymous@" + o.HostName;
 
     private static string Flatten(Exception e)
     {
@@ -75,12 +80,13 @@ public static class ConfigLoader
     };
 
     /// <summary>Parses "host:port", "[v6]:port" or "1.2.3.4:port".</summary>
-    public static bool TryParseHostPort(string value, out string host, out int port)
+    public static bool TryParseHostPort(string value, out string host, out int port, bool allowAnyPort = false)
     {
         host = "";
         port = 0;
         var colon = value.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port) || port is < 1 or > 65535)
+        if (colon <= 0 || !int.TryParse(value.AsSpan(colon + 1), out port)
+            || port > 65535 || port < (allowAnyPort ? 0 : 1))
             return false;
         host = value[..colon];
         if (host.StartsWith('[') && host.EndsWith(']'))
@@ -88,10 +94,12 @@ public static class ConfigLoader
         return host.Length > 0;
     }
 
+    /// <summary>An IP endpoint to listen on; port 0 picks a free port (used by the tests).</summary>
     public static bool TryParseEndpoint(string value, out IPEndPoint endpoint)
     {
         endpoint = null!;
-        if (!TryParseHostPort(value, out var host, out var port) || !IPAddress.TryParse(host, out var ip))
+        if (!TryParseHostPort(value, out var host, out var port, allowAnyPort: true)
+            || !IPAddress.TryParse(host, out var ip))
             return false;
         endpoint = new IPEndPoint(ip, port);
         return true;

@@ -54,6 +54,10 @@ public static class ConfigValidator
         Check(a.DatePrecision >= TimeSpan.Zero, "Anonymity:DatePrecision: must not be negative");
         Check(a.SenderAddress is null || IsMailbox(a.SenderAddress),
             $"Anonymity:SenderAddress: '{a.SenderAddress}' is not a mail address");
+        for (var i = 0; i < a.KeepHeaders.Count; i++)
+            Check(Anonymity.HeaderRules.IsFieldName(a.KeepHeaders[i])
+                    && !Anonymity.HeaderRules.NeverKept.Contains(a.KeepHeaders[i]),
+                $"Anonymity:KeepHeaders:{i}: '{a.KeepHeaders[i]}' is not a header name that may be kept");
         Check(a.MaxNestingDepth > 0 && a.MaxParts > 0,
             "Anonymity:MaxNestingDepth and Anonymity:MaxParts: must be positive");
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Sombra.Anonymity;
 using Sombra.Delivery;
 using Sombra.Queue;
 using Sombra.Submission;
@@ -16,10 +17,20 @@ public static class RelayServices
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<SombraMetrics>();
 
-        // The queue recovers at start-up, before any hosted service that submits or delivers runs:
-        // hosted services start in registration order, so keep this one first.
-        services.AddSingleton<IQueueStore>(sp => new SqliteQueueStore(options.DataPath, sp.GetRequiredService<TimeProvider>()));
+        // The queue recovers at start-up before anything submits or delivers: hosted services
+        // start in registration order, so this one comes before the server and delivery.
+        services.AddSingleton<SqliteQueueStore>(sp =>
+            new SqliteQueueStore(options.DataPath, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IDeliveryQueue>(sp => sp.GetRequiredService<SqliteQueueStore>());
+        services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<SqliteQueueStore>());
         services.AddHostedService<QueueStartup>();
+
+        services.AddSingleton<ClientKeys>();
+        services.AddSingleton<AbuseControls>();
+        services.AddSingleton(new OptOutList(options.DataPath));
+        services.AddSingleton<SubmissionServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
+        services.AddSingleton<IAnonymizer>(new Anonymizer(options, AnonymityKeys.ForOptions(options)));
 
         services.AddSingleton<IReleasePolicy, ReleaseWhenDue>();
         services.AddSingleton<IDeliveryTransport>(_ => options.Delivery.Directory is { } directory
@@ -27,6 +38,7 @@ public static class RelayServices
             : new SmtpTransport(options));
         services.AddSingleton<DeliveryService>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryService>());
+        MetricsEndpoint.Add(services, options);
     }
 
     private sealed class QueueStartup(IQueueStore store) : IHostedService

@@ -38,7 +38,9 @@ public static class ServeCommand
         return command;
     }
 
-    public static IHost BuildHost(SombraOptions options)
+    /// <param name="configure">Lets tests replace a stage after the standard wiring.</param>
+    public static IHost BuildHost(SombraOptions options, Action<IServiceCollection>? configure = null,
+        Action<ILoggingBuilder>? logging = null)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -47,7 +49,9 @@ public static class ServeCommand
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownGrace);
         ConfigureLogging(builder.Logging, options);
+        logging?.Invoke(builder.Logging);
         RelayServices.Add(builder.Services, options);
+        configure?.Invoke(builder.Services);
         return builder.Build();
     }
 

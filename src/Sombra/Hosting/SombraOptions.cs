@@ -51,7 +51,7 @@ public sealed class SubmissionOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(10);
     /// <summary>Bytes per second a DATA block must average after its first 30 seconds.</summary>
     public int MinDataRate { get; set; } = 1024;
-    public int MaxBadCommands { get; set; } = 10;
+    public int MaxBadCommands { get; set; } = 5;
     public string Greeting { get; set; } = "ESMTP ready";
 }
 
@@ -114,6 +114,8 @@ public sealed class LimitsOptions
     public int MessagesPerHour { get; set; }
     public int RecipientsPerHour { get; set; }
     public int AuthFailuresBeforeDelay { get; set; } = 3;
+    /// <summary>The first delay after AuthFailuresBeforeDelay failures; it doubles with each one after.</summary>
+    public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(2);
     public int AuthFailuresBeforeBlock { get; set; } = 10;
     public TimeSpan AuthBlockDuration { get; set; } = TimeSpan.FromMinutes(15);
 }

@@ -19,7 +19,15 @@ public interface IQueueStore : IAsyncDisposable
     /// </summary>
     Task<string> CommitAsync(IIncomingMessage message, QueueEnvelope envelope,
         CancellationToken cancellationToken);
+}
 
+/// <summary>
+/// The rest of the queue: what delivery and the operator commands need. Split from
+/// <see cref="IQueueStore"/> so that submission depends only on storing; every store implements
+/// both (a PostgreSQL store claims rows with <c>FOR UPDATE SKIP LOCKED</c> behind the same calls).
+/// </summary>
+public interface IDeliveryQueue : IQueueStore
+{
     /// <summary>Raised after a commit or an operator retry, so that delivery need not wait for a poll.</summary>
     event Action? WorkAvailable;
 

@@ -24,7 +24,7 @@ namespace Sombra.Queue;
 /// <para>Claims live in this process: one relay owns one SQLite queue. A shared store (PostgreSQL)
 /// claims rows instead, with a lease and <c>FOR UPDATE SKIP LOCKED</c>.</para>
 /// </remarks>
-public sealed class SqliteQueueStore : IQueueStore
+public sealed class SqliteQueueStore : IDeliveryQueue
 {
     public const int DefaultInlineLimit = 64 * 1024;
     private const int MaxBatch = 1024;
@@ -524,6 +524,20 @@ public sealed class SqliteQueueStore : IQueueStore
         if (changed > 0)
             WorkAvailable?.Invoke();
         return changed;
+    }
+
+    /// <summary>Queue depth and the oldest message's arrival, for the metrics gauges (read at scrape time).</summary>
+    internal (long Depth, DateTimeOffset? Oldest) Depth()
+    {
+        if (_initialized is not { IsCompletedSuccessfully: true })
+            return (0, null);
+        using var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*), MIN(created_at) FROM messages";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.IsDBNull(1) ? null : FromMs(reader.GetInt64(1)));
     }
 
     private async Task<SqliteConnection> OpenReaderAsync(CancellationToken ct)

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using Sombra.Hosting;
 
 namespace Sombra.Submission;
 
@@ -16,17 +16,15 @@ public sealed class AccountStore
     private const int SaltBytes = 16;
     private const int HashBytes = 32;
 
-    private readonly string _path;
-    private readonly Lock _lock = new();
-    private Dictionary<string, Account> _accounts = new(StringComparer.Ordinal);
-    private DateTime _loadedStamp = DateTime.MinValue;
+    private readonly WatchedJsonFile<Dictionary<string, Account>> _file;
 
     // A verified (name, password) pair is remembered by an HMAC under a key that lives only in
     // this process, so a client that authenticates per message does not pay the KDF each time.
     private readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<string, string> _verified = new();
 
-    public AccountStore(string dataDirectory) => _path = Path.Combine(dataDirectory, "accounts.json");
+    public AccountStore(string dataDirectory) =>
+        _file = new(Path.Combine(dataDirectory, "accounts.json"), () => new(StringComparer.Ordinal));
 
     public sealed record Account(string Hash, string? Notify);
 
@@ -34,17 +32,9 @@ public sealed class AccountStore
         name.Length is > 0 and <= 64
         && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@' or '+');
 
-    public IReadOnlyDictionary<string, Account> All()
-    {
-        Refresh();
-        lock (_lock) return new Dictionary<string, Account>(_accounts);
-    }
+    public IReadOnlyDictionary<string, Account> All() => _file.Read();
 
-    public Account? Find(string name)
-    {
-        Refresh();
-        lock (_lock) return _accounts.GetValueOrDefault(name);
-    }
+    public Account? Find(string name) => _file.Read().GetValueOrDefault(name);
 
     /// <summary>Checks a password in constant time; unknown names cost the same as known ones.</summary>
     public bool Verify(string name, string password)
@@ -62,29 +52,19 @@ public sealed class AccountStore
 
     public void Add(string name, string password, string? notify)
     {
-        Refresh();
-        lock (_lock)
-        {
-            var next = new Dictionary<string, Account>(_accounts) { [name] = new(HashPassword(password), notify) };
-            Save(next);
-            _accounts = next;
-        }
+        var account = new Account(HashPassword(password), notify);
+        _file.Update(accounts => new Dictionary<string, Account>(accounts) { [name] = account });
     }
 
-    public bool Remove(string name)
-    {
-        Refresh();
-        lock (_lock)
+    public bool Remove(string name) =>
+        _file.Update(accounts =>
         {
-            if (!_accounts.ContainsKey(name))
-                return false;
-            var next = new Dictionary<string, Account>(_accounts);
+            if (!accounts.ContainsKey(name))
+                return null;
+            var next = new Dictionary<string, Account>(accounts);
             next.Remove(name);
-            Save(next);
-            _accounts = next;
-            return true;
-        }
-    }
+            return next;
+        });
 
     public static string HashPassword(string password)
     {
@@ -105,36 +85,4 @@ public sealed class AccountStore
     }
 
     private static readonly string DummyHash = HashPassword(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)));
-
-    private void Refresh()
-    {
-        var stamp = File.Exists(_path) ? File.GetLastWriteTimeUtc(_path) : DateTime.MinValue;
-        lock (_lock)
-        {
-            if (stamp == _loadedStamp)
-                return;
-            _accounts = stamp == DateTime.MinValue
-                ? new(StringComparer.Ordinal)
-                : new(JsonSerializer.Deserialize<Dictionary<string, Account>>(File.ReadAllText(_path)) ?? [],
-                    StringComparer.Ordinal);
-            _loadedStamp = stamp;
-        }
-    }
-
-    // Write to a temporary file, flush it to disk, then rename over the old one: a crash
-    // leaves either the old list or the new one, never half of either.
-    private void Save(Dictionary<string, Account> accounts)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        var temp = _path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, accounts, new JsonSerializerOptions { WriteIndented = true });
-            stream.Flush(flushToDisk: true);
-        }
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temp, _path, overwrite: true);
-        _loadedStamp = File.GetLastWriteTimeUtc(_path);
-    }
 }

@@ -1,88 +1,106 @@
 using System.Diagnostics;
-using System.Text.Json;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Sombra.Tests.Support;
 
-/// <summary>A real next hop: Support/smtp_sink.py (aiosmtpd) on an ephemeral 127.0.0.1 port.</summary>
-public sealed class SmtpSink : IDisposable
+/// <summary>
+/// Postfix's smtp-sink as the next hop: a real SMTP server that accepts everything and dumps each
+/// transaction (envelope as X- lines, then the message as received) into a file of its own.
+/// </summary>
+public sealed class SmtpSink : IAsyncDisposable
 {
     private readonly Process _process;
 
-    public string Directory { get; }
     public int Port { get; }
+    public string Directory { get; }
 
-    public SmtpSink(params string[] flags)
+    private SmtpSink(Process process, int port, string directory)
     {
-        Directory = Path.Combine(Path.GetTempPath(), "sombra-sink-" + Guid.NewGuid().ToString("N"));
-        var script = Path.Combine(AppContext.BaseDirectory, "Support", "smtp_sink.py");
-        var start = new ProcessStartInfo("/usr/bin/python3")
+        _process = process;
+        Port = port;
+        Directory = directory;
+    }
+
+    public static async Task<SmtpSink> StartAsync()
+    {
+        var program = Tools.Require("/usr/sbin/smtp-sink");
+        var directory = TempDirectory.Create("sink");
+        // smtp-sink drops privileges to this user when run as root, and must write the dumps.
+        File.SetUnixFileMode(directory, (UnixFileMode)0x1ff);
+        var port = FreePort();
+        var start = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardError = true };
+        if (Environment.UserName == "root")
+            start.ArgumentList.Add("-u");
+        if (Environment.UserName == "root")
+            start.ArgumentList.Add("nobody");
+        foreach (var argument in new[] { "-d", Path.Combine(directory, "%Y%m%d%H%M%S."), $"127.0.0.1:{port}", "100" })
+            start.ArgumentList.Add(argument);
+        var sink = new SmtpSink(Process.Start(start)!, port, directory);
+
+        // Ready when it accepts a connection.
+        for (var i = 0; i < 100; i++)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(script);
-        start.ArgumentList.Add(Directory);
-        foreach (var flag in flags)
-            start.ArgumentList.Add(flag);
-        _process = Process.Start(start)!;
-        var line = _process.StandardOutput.ReadLine()
-            ?? throw new InvalidOperationException("smtp_sink.py did not start: " + _process.StandardError.ReadToEnd());
-        Port = int.Parse(line["PORT ".Length..]);
-    }
-
-    public sealed record Received(byte[] Content, string MailFrom, List<string> Recipients, List<string> Options,
-        string Helo);
-
-    public List<Received> Messages()
-    {
-        if (!System.IO.Directory.Exists(Directory))
-            return [];
-        return System.IO.Directory.GetFiles(Directory, "*.json")
-            .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f)))
-            .Select(f =>
+            try
             {
-                using var meta = JsonDocument.Parse(File.ReadAllText(f));
-                var root = meta.RootElement;
-                return new Received(
-                    File.ReadAllBytes(Path.ChangeExtension(f, ".eml")),
-                    root.GetProperty("mail_from").GetString()!,
-                    root.GetProperty("rcpt_tos").EnumerateArray().Select(e => e.GetString()!).ToList(),
-                    root.GetProperty("mail_options").EnumerateArray().Select(e => e.GetString()!).ToList(),
-                    root.GetProperty("helo").GetString() ?? "");
-            }).ToList();
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, port);
+                return sink;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException("smtp-sink did not start");
     }
 
-    /// <summary>Waits (polling, at most <paramref name="seconds"/>) until <paramref name="count"/> messages arrived.</summary>
-    public async Task<List<Received>> WaitForAsync(int count, int seconds = 15)
+    public static int FreePort()
     {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Waits until <paramref name="count"/> messages have arrived and returns them all.</summary>
+    public async Task<IReadOnlyList<string>> WaitForAsync(int count, int timeoutSeconds = 60)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(timeoutSeconds);
         while (true)
         {
-            var messages = Messages();
-            if (messages.Count >= count || DateTime.UtcNow > deadline)
-                return messages;
-            await Task.Delay(50);
+            var files = System.IO.Directory.GetFiles(Directory).Order().ToArray();
+            // A dump is complete once smtp-sink has answered the DATA; give it a moment to close.
+            if (files.Length >= count)
+            {
+                await Task.Delay(200);
+                return files.Select(File.ReadAllText).ToArray();
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{files.Length} of {count} messages arrived at the sink");
+            await Task.Delay(100);
         }
     }
 
-    public void Dispose()
+    /// <summary>The message part of a dump: what the relay sent, without the sink's own lines.</summary>
+    public static string Message(string dump)
     {
-        try
+        var lines = dump.Replace("\r\n", "\n").Split('\n').ToList();
+        var start = lines.FindIndex(l => !l.StartsWith("X-Client-") && !l.StartsWith("X-Helo-")
+            && !l.StartsWith("X-Mail-") && !l.StartsWith("X-Rcpt-"));
+        // smtp-sink adds a Received header of its own for its hop: three lines.
+        var text = string.Join("\n", lines.Skip(start));
+        if (text.StartsWith("Received: from ") && text.Contains("by smtp-sink"))
+            text = text[(text.IndexOf("(UTC)\n", StringComparison.Ordinal) + 6)..];
+        return text;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
         {
             _process.Kill();
-            _process.WaitForExit(5000);
-        }
-        catch (InvalidOperationException)
-        {
+            await _process.WaitForExitAsync();
         }
         _process.Dispose();
-        try
-        {
-            System.IO.Directory.Delete(Directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }

@@ -1,0 +1,274 @@
+using System.Text;
+using MimeKit;
+
+namespace Sombra.Anonymity;
+
+/// <summary>
+/// Streams one message through MimeKit's event-based <see cref="MimeReader"/>: header blocks are
+/// buffered and rewritten (<see cref="HeaderWriter"/>), leaf content is copied through byte for
+/// byte as MimeKit reports it (no decoding, no re-encoding), boundaries are replaced and
+/// preambles and epilogues dropped. Anything it cannot vouch for throws
+/// <see cref="ScrubRefusedException"/>; the caller then discards what was written.
+/// </summary>
+internal sealed class ScrubReader : MimeReader
+{
+    private static readonly byte[] Crlf = "\r\n"u8.ToArray();
+
+    private readonly Stream _output;
+    private readonly ScrubPolicy _policy;
+    private readonly HeaderWriter _headers;
+    private readonly List<ScrubNote>? _report;
+    private readonly List<Header> _pending = [];
+    private readonly Stack<Frame> _frames = new();
+
+    private int _pendingBytes;
+    private bool _nextIsMessage = true;
+    private bool _topMessageDone;
+    private string _nextWhere = "message";
+    private int _parts;
+
+    /// <summary>Trailing bytes of leaf content not yet written: 1 is "\r", 2 is "\r\n".</summary>
+    private int _held;
+
+    /// <summary>The last two bytes written, to end the output on a line end.</summary>
+    private byte _last = (byte)'\n', _beforeLast = (byte)'\r';
+
+    public bool Needs8BitMime { get; private set; }
+    public bool NeedsSmtpUtf8 => _headers.WroteNonAscii;
+
+    public ScrubReader(Stream input, Stream output, ScrubPolicy policy, List<ScrubNote>? report)
+        : base(Parser(policy), input, MimeFormat.Entity)
+    {
+        _output = output;
+        _policy = policy;
+        _report = report;
+        _headers = new HeaderWriter(policy, report);
+    }
+
+    private static ParserOptions Parser(ScrubPolicy policy)
+    {
+        var options = ParserOptions.Default.Clone();
+        options.MaxMimeDepth = policy.MaxNestingDepth + 2;
+        return options;
+    }
+
+    private sealed class Frame(bool multipart, string boundary, string path)
+    {
+        public bool Multipart { get; } = multipart;
+        public string Boundary { get; } = boundary;
+        public string Path { get; } = path;
+        public int Parts { get; set; }
+        public bool Closed { get; set; }
+    }
+
+    /// <summary>Ends the output after the last event: content's own final CRLF, or one to close it.</summary>
+    public async Task FinishAsync(CancellationToken cancellationToken)
+    {
+        if (_held > 0)
+            await WriteAsync(Crlf.AsMemory(0, _held), cancellationToken);
+        _held = 0;
+        if (_last != '\n' || _beforeLast != '\r')
+            await WriteAsync(Crlf, cancellationToken);
+    }
+
+    protected override Task OnHeadersBeginAsync(long beginOffset, int beginLineNumber, CancellationToken cancellationToken)
+    {
+        _pending.Clear();
+        _pendingBytes = 0;
+        return Task.CompletedTask;
+    }
+
+    protected override Task OnHeaderReadAsync(Header header, int beginLineNumber, CancellationToken cancellationToken)
+    {
+        _pendingBytes += header.Field.Length + header.RawValue.Length;
+        if (_pendingBytes > ScrubPolicy.MaxHeaderBlockBytes)
+            throw new ScrubRefusedException(
+                $"a header block is larger than {ScrubPolicy.MaxHeaderBlockBytes / 1024} KiB.");
+        _pending.Add(header);
+        return Task.CompletedTask;
+    }
+
+    protected override async Task OnMimePartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
+        CancellationToken cancellationToken)
+    {
+        CountEntity(container: false);
+        var type = contentType.MediaType.ToLowerInvariant();
+        var subtype = contentType.MediaSubtype.ToLowerInvariant();
+
+        // MimeKit reads an encoded message/rfc822 or a multipart it cannot split as an opaque
+        // leaf; its headers would pass unread (RFC 2046 section 5.2.1 forbids the encoding).
+        if (type == "multipart" || (type == "message" && subtype is "rfc822" or "global" or "news"))
+            throw new ScrubRefusedException(
+                $"a {type}/{subtype} part is encoded or malformed, so its headers cannot be scrubbed.");
+        if (type == "message" && subtype is "partial" or "external-body")
+            throw new ScrubRefusedException(
+                $"message/{subtype} parts are refused: their headers cannot be scrubbed.");
+
+        await WriteHeadersAsync(contentType, null, container: false, cancellationToken);
+    }
+
+    protected override async Task OnMultipartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
+        CancellationToken cancellationToken)
+    {
+        CountEntity(container: true);
+        if (string.IsNullOrEmpty(contentType.Boundary))
+            throw new ScrubRefusedException("a multipart part has no boundary parameter (RFC 2046 section 5.1.1).");
+        if (contentType.MediaSubtype.Equals("signed", StringComparison.OrdinalIgnoreCase))
+            throw new ScrubRefusedException(
+                "signed messages are refused: a signature names the signer, and scrubbing would break it.");
+
+        var where = _nextWhere;
+        var boundary = RandomToken.Boundary();
+        await WriteHeadersAsync(contentType, boundary, container: true, cancellationToken);
+        _frames.Push(new Frame(true, boundary, PathOf(where)));
+    }
+
+    protected override async Task OnMessagePartBeginAsync(ContentType contentType, long beginOffset,
+        int beginLineNumber, CancellationToken cancellationToken)
+    {
+        CountEntity(container: true);
+        var where = _nextWhere;
+        await WriteHeadersAsync(contentType, null, container: true, cancellationToken);
+        _frames.Push(new Frame(false, "", PathOf(where)));
+        _nextIsMessage = true;
+        _nextWhere = "message in " + where;
+    }
+
+    protected override Task OnMessagePartEndAsync(ContentType contentType, long beginOffset, int beginLineNumber,
+        long headersEndOffset, long endOffset, int lines, CancellationToken cancellationToken)
+    {
+        _frames.Pop();
+        return Task.CompletedTask;
+    }
+
+    protected override Task OnMimePartContentReadAsync(byte[] buffer, int startIndex, int count,
+        CancellationToken cancellationToken)
+    {
+        if (count == 0)
+            return Task.CompletedTask;
+        var chunk = buffer.AsMemory(startIndex, count);
+        if (!Needs8BitMime && chunk.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
+            Needs8BitMime = true;
+
+        // Hold back a final CRLF: if a boundary follows it belongs to the delimiter
+        // (RFC 2046 section 5.1.1), and the delimiter we write brings its own.
+        var last = chunk.Span[^1];
+        var beforeLast = count >= 2 ? chunk.Span[^2] : _held >= 1 ? (byte)'\r' : (byte)0;
+        var newHeld = last == '\n' && beforeLast == '\r' ? 2 : last == '\r' ? 1 : 0;
+        var total = _held + count;
+        var write = total - newHeld;
+        var fromHeld = Math.Min(_held, write);
+        _held = newHeld;
+        return WriteTwoAsync(Crlf.AsMemory(0, fromHeld), chunk[..(write - fromHeld)], cancellationToken);
+    }
+
+    private async Task WriteTwoAsync(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second,
+        CancellationToken cancellationToken)
+    {
+        if (!first.IsEmpty)
+            await WriteAsync(first, cancellationToken);
+        if (!second.IsEmpty)
+            await WriteAsync(second, cancellationToken);
+    }
+
+    protected override Task OnMultipartBoundaryBeginAsync(long beginOffset, int beginLineNumber,
+        CancellationToken cancellationToken)
+    {
+        var frame = _frames.Peek();
+        frame.Parts++;
+        _nextWhere = "part " + (frame.Path.Length == 0 ? "" : frame.Path + ".") + frame.Parts;
+        var text = (frame.Parts == 1 ? "--" : "\r\n--") + frame.Boundary + "\r\n";
+        _held = 0;
+        return WriteAsync(Encoding.ASCII.GetBytes(text), cancellationToken).AsTask();
+    }
+
+    protected override Task OnMultipartEndBoundaryBeginAsync(long beginOffset, int beginLineNumber,
+        CancellationToken cancellationToken) =>
+        CloseAsync(_frames.Peek(), cancellationToken);
+
+    private Task CloseAsync(Frame frame, CancellationToken cancellationToken)
+    {
+        frame.Closed = true;
+        _held = 0;
+        var text = (frame.Parts == 0 ? "--" : "\r\n--") + frame.Boundary + "--";
+        return WriteAsync(Encoding.ASCII.GetBytes(text), cancellationToken).AsTask();
+    }
+
+    protected override async Task OnMultipartEndAsync(ContentType contentType, long beginOffset, int beginLineNumber,
+        long headersEndOffset, long endOffset, int lines, CancellationToken cancellationToken)
+    {
+        var frame = _frames.Pop();
+
+        // MimeKit puts everything into the preamble when the boundary never occurs; dropping the
+        // preamble would then drop the message (RFC 2046 section 5.1.1).
+        if (frame.Parts == 0)
+            throw new ScrubRefusedException("a multipart part has no body parts: its boundary never occurs.");
+        if (!frame.Closed)
+            await CloseAsync(frame, cancellationToken);
+    }
+
+    protected override Task OnMultipartPreambleReadAsync(byte[] buffer, int startIndex, int count,
+        CancellationToken cancellationToken)
+    {
+        Note(buffer, startIndex, count, "preamble");
+        return Task.CompletedTask;
+    }
+
+    protected override Task OnMultipartEpilogueReadAsync(byte[] buffer, int startIndex, int count,
+        CancellationToken cancellationToken)
+    {
+        Note(buffer, startIndex, count, "epilogue");
+        return Task.CompletedTask;
+    }
+
+    private void Note(byte[] buffer, int startIndex, int count, string what)
+    {
+        if (_report is null || buffer.AsSpan(startIndex, count).Trim("\r\n \t"u8).IsEmpty)
+            return;
+        var where = _frames.Count > 0 && _frames.Peek().Path.Length > 0 ? "part " + _frames.Peek().Path : "message";
+        if (!_report.Any(n => n.Where == where && n.Header == what))
+            _report.Add(new ScrubNote(where, what, "removed", "text outside the parts; client-specific", null));
+    }
+
+    private void CountEntity(bool container)
+    {
+        if (++_parts > _policy.MaxParts)
+            throw new ScrubRefusedException($"the message has more than {_policy.MaxParts} MIME parts.");
+        if (container && _frames.Count + 1 > _policy.MaxNestingDepth)
+            throw new ScrubRefusedException(
+                $"the message nests MIME parts deeper than {_policy.MaxNestingDepth} levels.");
+    }
+
+    private static string PathOf(string where) =>
+        where == "message" ? "" : where[(where.LastIndexOf(' ') + 1)..];
+
+    private async Task WriteHeadersAsync(ContentType contentType, string? boundary, bool container,
+        CancellationToken cancellationToken)
+    {
+        var kind = !_nextIsMessage ? HeaderWriter.Block.Part
+            : _topMessageDone ? HeaderWriter.Block.EmbeddedMessage
+            : HeaderWriter.Block.Message;
+        _topMessageDone = true;
+        _nextIsMessage = false;
+
+        var text = _headers.Write(_pending, kind, _nextWhere, contentType, boundary, container);
+        _pending.Clear();
+        await WriteAsync(text, cancellationToken);
+
+        // The blank line that ends the header block (RFC 5322 section 2.1).
+        await WriteAsync(Crlf, cancellationToken);
+    }
+
+    private ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (data.IsEmpty)
+            return ValueTask.CompletedTask;
+        _beforeLast = data.Length >= 2 ? data.Span[^2] : _last;
+        _last = data.Span[^1];
+        return _output.WriteAsync(data, cancellationToken);
+    }
+
+    // The stage runs asynchronously only; a synchronous read would skip every rewrite.
+    protected override void OnHeadersBegin(long beginOffset, int beginLineNumber, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("ScrubReader reads asynchronously only.");
+}

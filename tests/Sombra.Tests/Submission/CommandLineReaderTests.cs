@@ -1,0 +1,63 @@
+using System.Buffers;
+using System.Text;
+using Sombra.Submission;
+
+namespace Sombra.Tests.Submission;
+
+public class CommandLineReaderTests
+{
+    private static List<(CommandLineReader.Status, string)> ReadAll(string input, int max = 512)
+    {
+        var reader = new CommandLineReader(max);
+        var buffer = new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(input));
+        var results = new List<(CommandLineReader.Status, string)>();
+        while (true)
+        {
+            var status = reader.TryRead(ref buffer, out var line);
+            if (status == CommandLineReader.Status.NeedMore)
+                return results;
+            results.Add((status, line));
+        }
+    }
+
+    [Fact]
+    public void OnlyCrLfEndsALine()
+    {
+        var lines = ReadAll("NOOP\nQUIT\r\nHELO x\r\n");
+        Assert.Equal([(CommandLineReader.Status.Malformed, ""), (CommandLineReader.Status.Line, "HELO x")], lines);
+    }
+
+    [Fact]
+    public void BareCrAndNulAreMalformed()
+    {
+        Assert.Equal(CommandLineReader.Status.Malformed, ReadAll("NO\rOP\r\n")[0].Item1);
+        Assert.Equal(CommandLineReader.Status.Malformed, ReadAll("NO\0OP\r\n")[0].Item1);
+    }
+
+    [Fact]
+    public void OverlongLineIsDiscardedToItsEndWithBoundedMemory()
+    {
+        var reader = new CommandLineReader(512);
+        var statuses = new List<CommandLineReader.Status>();
+        // Feed 100 KiB of one line in pieces; the reader must consume it as it goes.
+        var piece = Encoding.ASCII.GetBytes(new string('x', 1000));
+        for (var i = 0; i < 100; i++)
+        {
+            var buffer = new ReadOnlySequence<byte>(piece);
+            var status = reader.TryRead(ref buffer, out _);
+            Assert.Equal(CommandLineReader.Status.NeedMore, status);
+            Assert.True(buffer.IsEmpty, "an overlong line must not be kept");
+        }
+        var end = new ReadOnlySequence<byte>("\r\nNOOP\r\n"u8.ToArray());
+        Assert.Equal(CommandLineReader.Status.TooLong, reader.TryRead(ref end, out _));
+        Assert.Equal(CommandLineReader.Status.Line, reader.TryRead(ref end, out var line));
+        Assert.Equal("NOOP", line);
+    }
+
+    [Fact]
+    public void LineAtTheLimitIsAcceptedAndOneMoreIsNot()
+    {
+        Assert.Equal(CommandLineReader.Status.Line, ReadAll(new string('a', 512) + "\r\n")[0].Item1);
+        Assert.Equal(CommandLineReader.Status.TooLong, ReadAll(new string('a', 513) + "\r\n")[0].Item1);
+    }
+}
