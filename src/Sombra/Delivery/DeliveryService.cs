@@ -20,7 +20,7 @@ public sealed class DeliveryService : BackgroundService
     /// <summary>How often the queue is looked at even without a wake-up (operator commands run elsewhere).</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
-    private readonly IQueueStore _store;
+    private readonly IDeliveryQueue _store;
     private readonly IDeliveryTransport _transport;
     private readonly IReleasePolicy _policy;
     private readonly SombraOptions _options;
@@ -34,7 +34,7 @@ public sealed class DeliveryService : BackgroundService
     private readonly SemaphoreSlim _slots;
     private readonly bool _perDomain;
 
-    public DeliveryService(IQueueStore store, IDeliveryTransport transport, IReleasePolicy policy,
+    public DeliveryService(IDeliveryQueue store, IDeliveryTransport transport, IReleasePolicy policy,
         SombraOptions options, TimeProvider time, ILogger<DeliveryService> log, SombraMetrics? metrics = null)
     {
         _store = store;

@@ -98,7 +98,7 @@ public static class QueueCommands
         return queue;
     }
 
-    private static async Task<int> Run(ParseResult parsed, Func<IQueueStore, TextWriter, TextWriter, Task<int>> action)
+    private static async Task<int> Run(ParseResult parsed, Func<IDeliveryQueue, TextWriter, TextWriter, Task<int>> action)
     {
         var (output, error) = (parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error);
         var options = Cli.LoadOptions(parsed, error);

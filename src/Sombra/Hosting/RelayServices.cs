@@ -16,11 +16,13 @@ public static class RelayServices
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<SombraMetrics>();
 
-        // The queue recovers at start-up, before any hosted service that submits or delivers runs:
-        // hosted services start in registration order, so keep this one first.
-        services.AddSingleton<IQueueStore>(sp =>
+        // The queue recovers at start-up before anything submits or delivers: hosted services
+        // start in registration order, so this one comes before the server and delivery.
+        services.AddSingleton<SqliteQueueStore>(sp =>
             new SqliteQueueStore(options.DataPath, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IQueueWriter>(sp => sp.GetRequiredService<IQueueStore>());
+        services.AddSingleton<IDeliveryQueue>(sp => sp.GetRequiredService<SqliteQueueStore>());
+        services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<SqliteQueueStore>());
+        services.AddSingleton<IQueueWriter>(sp => sp.GetRequiredService<SqliteQueueStore>());
         services.AddHostedService<QueueStartup>();
 
         services.AddSingleton<IAnonymizer>(new Anonymizer(options, AnonymityKeys.ForOptions(options)));
@@ -41,6 +43,7 @@ public static class RelayServices
             : new SmtpTransport(options));
         services.AddSingleton<DeliveryService>();
         services.AddHostedService(sp => sp.GetRequiredService<DeliveryService>());
+        MetricsEndpoint.Add(services, options);
     }
 
     private sealed class QueueStartup(IQueueStore store) : IHostedService

@@ -25,7 +25,15 @@ public interface IQueueStore : IQueueWriter, IAsyncDisposable
 {
     /// <summary>Creates tables and directories, and recovers what a crash left half-written.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
+}
 
+/// <summary>
+/// The rest of the queue: what delivery and the operator commands need. Split from
+/// <see cref="IQueueStore"/> so that submission depends only on storing; every store implements
+/// both (a PostgreSQL store claims rows with <c>FOR UPDATE SKIP LOCKED</c> behind the same calls).
+/// </summary>
+public interface IDeliveryQueue : IQueueStore
+{
     /// <summary>Raised after a commit or an operator retry, so that delivery need not wait for a poll.</summary>
     event Action? WorkAvailable;
 

@@ -16,7 +16,9 @@ namespace Sombra.Queue;
 /// the rename, then the WAL fsync for the record; an inline body is durable with the WAL fsync
 /// alone, and one WAL fsync covers every commit of a group. Durability is the same (the record
 /// and body commit together, synchronous FULL), there is no window in which a record points at a
-/// missing file, and typical mail (a few KiB) needs a third of the flushes. Large bodies stay
+/// missing file, and typical mail (a few KiB) needs a third of the flushes. Measured on the
+/// development machine (2,000 commits of 4 KiB, 20 at a time, Release build): 800-960 commits/s
+/// with every body a file, 2,250-3,580 with bodies inline. Large bodies stay
 /// files so that memory and the WAL stay bounded.</para>
 /// <para>Group commit: every write goes through one writer loop. It takes all writes waiting,
 /// flushes the queue directory once if any of them renamed a body into place, applies them in one
@@ -24,7 +26,7 @@ namespace Sombra.Queue;
 /// <para>Claims live in this process: one relay owns one SQLite queue. A shared store (PostgreSQL)
 /// claims rows instead, with a lease and <c>FOR UPDATE SKIP LOCKED</c>.</para>
 /// </remarks>
-public sealed class SqliteQueueStore : IQueueStore
+public sealed class SqliteQueueStore : IDeliveryQueue
 {
     public const int DefaultInlineLimit = 64 * 1024;
     private const int MaxBatch = 1024;
@@ -524,6 +526,20 @@ public sealed class SqliteQueueStore : IQueueStore
         if (changed > 0)
             WorkAvailable?.Invoke();
         return changed;
+    }
+
+    /// <summary>Queue depth and the oldest message's arrival, for the metrics gauges (read at scrape time).</summary>
+    internal (long Depth, DateTimeOffset? Oldest) Depth()
+    {
+        if (_initialized is not { IsCompletedSuccessfully: true })
+            return (0, null);
+        using var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*), MIN(created_at) FROM messages";
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.IsDBNull(1) ? null : FromMs(reader.GetInt64(1)));
     }
 
     private async Task<SqliteConnection> OpenReaderAsync(CancellationToken ct)

@@ -22,14 +22,14 @@ public sealed class MixingTests
         return DateTimeOffset.UtcNow;
     }
 
-    private static string SubjectOf(SmtpSink.Received message)
+    private static string SubjectOf(AiosmtpdSink.Received message)
     {
         var text = Encoding.UTF8.GetString(message.Content);
         var start = text.IndexOf("Subject: ", StringComparison.Ordinal) + 9;
         return text[start..text.IndexOf('\r', start)];
     }
 
-    private static Action<Sombra.Hosting.SombraOptions> Relaying(SmtpSink sink, Action<Sombra.Hosting.SombraOptions> more) =>
+    private static Action<Sombra.Hosting.SombraOptions> Relaying(AiosmtpdSink sink, Action<Sombra.Hosting.SombraOptions> more) =>
         o =>
         {
             o.Submission.TrustedNetworks.Add("127.0.0.1/32");
@@ -41,7 +41,7 @@ public sealed class MixingTests
     [Fact]
     public async Task RandomDelaysKeepTheirBoundsAndShuffleTheOrder()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = await TestRelay.StartAsync(Relaying(sink, o =>
         {
             o.Mixing.MinDelay = TimeSpan.FromSeconds(2);
@@ -71,7 +71,7 @@ public sealed class MixingTests
     [Fact]
     public async Task PoolReleasesAShareOfTheExcessEachRound()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = await TestRelay.StartAsync(Relaying(sink, o =>
         {
             o.Mixing.Pool = true;
@@ -99,7 +99,7 @@ public sealed class MixingTests
     [Fact]
     public async Task HeldMessagesStayHeldAcrossARestart()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         var data = TempDirectory.Create("mix-restart");
         var configure = Relaying(sink, o =>
         {

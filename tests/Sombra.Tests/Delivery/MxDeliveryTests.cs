@@ -10,7 +10,7 @@ public sealed class MxDeliveryTests : IDisposable
 {
     private const string Body = "Subject: mx\r\n\r\nhello\r\n";
     private readonly TestDns _dns = new();
-    private readonly List<SmtpSink> _sinks = [];
+    private readonly List<AiosmtpdSink> _sinks = [];
     private readonly int _port;
 
     public MxDeliveryTests()
@@ -20,9 +20,9 @@ public sealed class MxDeliveryTests : IDisposable
         _port = first.Port;
     }
 
-    private SmtpSink Sink(string host, int port)
+    private AiosmtpdSink Sink(string host, int port)
     {
-        var sink = new SmtpSink("--host", host, "--port", port.ToString());
+        var sink = new AiosmtpdSink("--host", host, "--port", port.ToString());
         _sinks.Add(sink);
         return sink;
     }

@@ -21,7 +21,7 @@ public sealed class SmarthostDeliveryTests
         ".\r\n" +
         "last line\r\n";
 
-    private static Relay Smarthost(SmtpSink sink, Action<Sombra.Hosting.SombraOptions>? more = null, bool fakeClock = false) =>
+    private static Relay Smarthost(AiosmtpdSink sink, Action<Sombra.Hosting.SombraOptions>? more = null, bool fakeClock = false) =>
         new(o =>
         {
             o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
@@ -32,7 +32,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task Delivers_the_stored_bytes_behind_the_release_headers()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = Smarthost(sink, fakeClock: true);
         await relay.StartAsync();
         var releasedAt = relay.Now;
@@ -54,7 +54,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task Tracks_each_recipient_on_its_own()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = Smarthost(sink, fakeClock: true);
         await relay.StartAsync();
 
@@ -74,7 +74,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task A_451_at_data_is_retried_after_the_first_delay_and_then_delivered()
     {
-        using var sink = new SmtpSink("--data-fail", "1");
+        using var sink = new AiosmtpdSink("--data-fail", "1");
         await using var relay = Smarthost(sink, fakeClock: true);
         await relay.StartAsync();
 
@@ -96,7 +96,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task A_body_with_a_bare_LF_is_refused_before_sending()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = Smarthost(sink);
         await relay.StartAsync();
 
@@ -109,7 +109,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task Eight_bit_content_needs_8BITMIME_at_the_next_hop()
     {
-        using var with = new SmtpSink();
+        using var with = new AiosmtpdSink();
         await using (var relay = Smarthost(with))
         {
             await relay.StartAsync();
@@ -119,7 +119,7 @@ public sealed class SmarthostDeliveryTests
             Assert.EndsWith("caf\u00e9\r\n", Encoding.UTF8.GetString(received.Content));
         }
 
-        using var without = new SmtpSink("--no-8bitmime");
+        using var without = new AiosmtpdSink("--no-8bitmime");
         await using (var relay = Smarthost(without, fakeClock: true))
         {
             await relay.StartAsync();
@@ -140,7 +140,7 @@ public sealed class SmarthostDeliveryTests
     public async Task UTF8_headers_need_SMTPUTF8_at_the_next_hop()
     {
         const string utf8 = "Subject: gr\u00fc\u00dfe\r\n\r\nhi\r\n";
-        using var with = new SmtpSink();
+        using var with = new AiosmtpdSink();
         await using (var relay = Smarthost(with))
         {
             await relay.StartAsync();
@@ -151,7 +151,7 @@ public sealed class SmarthostDeliveryTests
             Assert.EndsWith(utf8, Encoding.UTF8.GetString(received.Content));
         }
 
-        using var without = new SmtpSink("--no-smtputf8");
+        using var without = new AiosmtpdSink("--no-smtputf8");
         await using (var relay = Smarthost(without, fakeClock: true))
         {
             await relay.StartAsync();
@@ -165,7 +165,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task A_large_body_streams_from_its_file_unchanged()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = Smarthost(sink);
         await relay.StartAsync();
         var body = new StringBuilder("Subject: big\r\n\r\n");
@@ -180,7 +180,7 @@ public sealed class SmarthostDeliveryTests
     [Fact]
     public async Task Several_messages_to_one_destination_arrive()
     {
-        using var sink = new SmtpSink();
+        using var sink = new AiosmtpdSink();
         await using var relay = Smarthost(sink, o => o.Delivery.MaxConnectionsPerDestination = 2);
         await relay.StartAsync();
         for (var i = 0; i < 20; i++)

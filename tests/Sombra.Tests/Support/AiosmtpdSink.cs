@@ -3,15 +3,15 @@ using System.Text.Json;
 
 namespace Sombra.Tests.Support;
 
-/// <summary>A real next hop: Support/smtp_sink.py (aiosmtpd) on an ephemeral 127.0.0.1 port.</summary>
-public sealed class SmtpSink : IDisposable
+/// <summary>A scriptable next hop: Support/smtp_sink.py (aiosmtpd) on an ephemeral 127.0.0.1 port.</summary>
+public sealed class AiosmtpdSink : IDisposable
 {
     private readonly Process _process;
 
     public string Directory { get; }
     public int Port { get; }
 
-    public SmtpSink(params string[] flags)
+    public AiosmtpdSink(params string[] flags)
     {
         Directory = Path.Combine(Path.GetTempPath(), "sombra-sink-" + Guid.NewGuid().ToString("N"));
         var script = Path.Combine(AppContext.BaseDirectory, "Support", "smtp_sink.py");
