@@ -73,26 +73,37 @@ public sealed class SmtpTransport : IDeliveryTransport
             foreach (var address in route.Addresses?.Select(a => (IPAddress?)a) ?? [null])
             {
                 var key = $"{route.Host.ToLowerInvariant()}|{address}|{route.Port}";
-                ConnectionPool.Lease lease;
-                try
-                {
-                    lease = await _pool.AcquireAsync(key, ct => ConnectAsync(route, address, ct), cancellationToken);
-                }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsConnectionFailure(e))
-                {
-                    lastError = Describe(e, "could not connect");
-                    continue;
-                }
 
-                var keep = false;
-                try
+                // A connection kept from an earlier message may have been closed by the other side
+                // while idle; that says nothing about this message, so it goes again at once on
+                // another connection, up to one try more than the idle ones there can be.
+                for (var tries = 0; tries <= _delivery.MaxConnectionsPerDestination; tries++)
                 {
-                    (var results, keep) = await TransactAsync(lease.Client, outbound, recipients, cancellationToken);
-                    return results;
-                }
-                finally
-                {
-                    lease.Return(keep);
+                    ConnectionPool.Lease lease;
+                    try
+                    {
+                        lease = await _pool.AcquireAsync(key, ct => ConnectAsync(route, address, ct), cancellationToken);
+                    }
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && IsConnectionFailure(e))
+                    {
+                        lastError = Describe(e, "could not connect");
+                        break;
+                    }
+
+                    var keep = false;
+                    bool stale;
+                    IReadOnlyList<RecipientResult> results;
+                    try
+                    {
+                        (results, keep, stale) = await TransactAsync(lease.Client, outbound, recipients, cancellationToken);
+                    }
+                    finally
+                    {
+                        lease.Return(keep);
+                    }
+                    if (!(stale && lease.Reused))
+                        return results;
+                    lastError = "451 4.4.2 the connection failed";
                 }
             }
         }
@@ -164,7 +175,11 @@ public sealed class SmtpTransport : IDeliveryTransport
         }
     }
 
-    private async Task<(IReadOnlyList<RecipientResult>, bool Keep)> TransactAsync(OutboundSmtpClient client,
+    /// <returns>
+    /// The results; whether the connection may be kept; and whether it broke before any
+    /// recipient got an answer of its own (for a reused connection: stale, try another).
+    /// </returns>
+    private async Task<(IReadOnlyList<RecipientResult>, bool Keep, bool Stale)> TransactAsync(OutboundSmtpClient client,
         Outbound outbound, IReadOnlyList<QueuedRecipient> recipients, CancellationToken ct)
     {
         var envelope = outbound.Message.Envelope;
@@ -173,11 +188,11 @@ public sealed class SmtpTransport : IDeliveryTransport
         // No silent re-encoding: a hop that cannot carry the message as stored gets nothing.
         if (envelope.Needs8BitMime && !capabilities.HasFlag(SmtpCapabilities.EightBitMime))
             return (All(recipients, Outcome.Permanent,
-                "554 5.6.3 the next hop lacks 8BITMIME, which this message needs (RFC 6152)"), true);
+                "554 5.6.3 the next hop lacks 8BITMIME, which this message needs (RFC 6152)"), true, false);
         var international = envelope.NeedsSmtpUtf8 || !Ascii(envelope.Sender) || recipients.Any(r => !Ascii(r.Address));
         if (international && !capabilities.HasFlag(SmtpCapabilities.UTF8))
             return (All(recipients, Outcome.Permanent,
-                "553 5.6.7 the next hop lacks SMTPUTF8, which this message needs (RFC 6531)"), true);
+                "553 5.6.7 the next hop lacks SMTPUTF8, which this message needs (RFC 6531)"), true, false);
 
         var mailboxes = recipients.Select(r => new MailboxAddress("", r.Address)).ToList();
         // MailKit adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses or with
@@ -194,17 +209,19 @@ public sealed class SmtpTransport : IDeliveryTransport
         var (message, size) = await OutboundMessage.CreateAsync(outbound.Prefix, body, outbound.EndsWithCrlf,
             envelope.Needs8BitMime, ct);
         if (client.MaxSize > 0 && size > client.MaxSize)
-            return (All(recipients, Outcome.Permanent, "552 5.3.4 the message is larger than the next hop accepts"), true);
+            return (All(recipients, Outcome.Permanent, "552 5.3.4 the message is larger than the next hop accepts"), true,
+                false);
         client.MessageSize = size;
 
         client.Refused.Clear();
         string? failure = null;
         var failureOutcome = Outcome.Temporary;
         var keep = true;
+        var broken = false;
         try
         {
             var reply = await client.SendAsync(format, message, sender, mailboxes, ct);
-            return (Results(client, recipients, mailboxes, Outcome.Delivered, "250 " + Clean(reply)), true);
+            return (Results(client, recipients, mailboxes, Outcome.Delivered, "250 " + Clean(reply)), true, false);
         }
         catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.MessageNotAccepted && client.Refused.Count == mailboxes.Count)
         {
@@ -223,8 +240,10 @@ public sealed class SmtpTransport : IDeliveryTransport
         {
             failure = Describe(e, "the connection failed");
             keep = false;
+            broken = e is not SmtpCommandException;
         }
-        return (Results(client, recipients, mailboxes, failureOutcome, failure), keep && client.IsConnected);
+        return (Results(client, recipients, mailboxes, failureOutcome, failure), keep && client.IsConnected,
+            broken && client.Refused.Count == 0);
     }
 
     private static List<RecipientResult> Results(OutboundSmtpClient client, IReadOnlyList<QueuedRecipient> recipients,
