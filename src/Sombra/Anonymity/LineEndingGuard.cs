@@ -6,19 +6,9 @@ namespace Sombra.Anonymity;
 /// them into the output; RFC 5321 section 2.3.8 forbids them on the wire, and ambiguous line
 /// ends are how SMTP smuggling hides a second message.
 /// </summary>
-internal sealed class LineEndingGuard(Stream inner) : Stream
+internal sealed class LineEndingGuard(Stream inner) : ReadOnlyStream
 {
     private bool _lastWasCr;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -76,9 +66,4 @@ internal sealed class LineEndingGuard(Stream inner) : Stream
 
     private static ScrubRefusedException Bare() =>
         new("the message has a bare CR or LF; every line must end in CRLF (RFC 5322 section 2.3)");
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -74,21 +74,11 @@ public static class ScrubCommand
     /// Message files on Unix often end lines in LF alone; a mail client sending them would write
     /// CRLF, so the offline scrub does the same. A bare CR stays and is refused.
     /// </summary>
-    private sealed class LfToCrlf(Stream inner) : Stream
+    private sealed class LfToCrlf(Stream inner) : Sombra.Anonymity.ReadOnlyStream
     {
         private readonly byte[] _buffer = new byte[64 * 1024];
         private byte _previous;
         private bool _pendingLf;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override int Read(byte[] buffer, int offset, int count) =>
             ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
@@ -130,10 +120,5 @@ public static class ScrubCommand
             }
             return written;
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -151,20 +151,11 @@ internal static class ScrubHarness
 /// A non-seekable input that hands out data in small, irregular reads, as a socket does, so
 /// that CRLF pairs and boundaries fall across read boundaries.
 /// </summary>
-internal sealed class TrickleStream(Stream inner, int seed) : Stream
+internal sealed class TrickleStream(Stream inner, int seed) : Sombra.Anonymity.ReadOnlyStream
 {
     private readonly Random _random = new(seed);
 
     public bool AtEnd => inner.Position == inner.Length;
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) =>
         inner.Read(buffer, offset, Math.Min(count, _random.Next(1, 3000)));
@@ -174,9 +165,4 @@ internal sealed class TrickleStream(Stream inner, int seed) : Stream
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
