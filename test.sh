@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the .NET 10 SDK. It installs the
-# real SMTP peers the tests talk to (swaks, msmtp, Postfix's smtp-sink and smtp-source, Python's
-# aiosmtpd, dnsmasq) when they are missing, then runs dotnet test.
+# real SMTP peers the tests talk to (swaks, msmtp, NeoMutt, Postfix's smtp-sink and smtp-source,
+# Python's aiosmtpd, dnsmasq) when they are missing, then runs dotnet test.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# package:file that shows it is installed
 required=(
-  swaks:/usr/bin/swaks
-  msmtp:/usr/bin/msmtp
-  neomutt:/usr/bin/neomutt
-  postfix:/usr/sbin/smtp-sink
-  python3-aiosmtpd:/usr/lib/python3/dist-packages/aiosmtpd/__init__.py
-  dnsmasq-base:/usr/sbin/dnsmasq
+  swaks
+  # swaks only recommends its TLS modules, and the install below skips recommendations
+  libnet-ssleay-perl
+  libio-socket-ssl-perl
+  msmtp
+  neomutt
+  postfix
+  python3-aiosmtpd
+  dnsmasq-base
 )
 missing=()
-for entry in "${required[@]}"; do
-  [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+for package in "${required[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$package")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
