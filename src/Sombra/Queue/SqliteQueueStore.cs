@@ -453,8 +453,10 @@ public sealed class SqliteQueueStore : IDeliveryQueue
 
     private static async Task<List<QueuedMessage>> Load(SqliteConnection connection, string? id, CancellationToken ct)
     {
-        // One read transaction, so that messages and recipients come from the same snapshot.
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(ct);
+        // One read transaction, so that messages and recipients come from the same snapshot. It is
+        // deferred: Microsoft.Data.Sqlite's default is BEGIN IMMEDIATE, which takes the write lock
+        // and makes every reader queue behind the writer loop, sleeping in busy retries.
+        await using var transaction = connection.BeginTransaction(deferred: true);
         var recipients = new Dictionary<string, List<QueuedRecipient>>(StringComparer.Ordinal);
         await using (var command = connection.CreateCommand())
         {
