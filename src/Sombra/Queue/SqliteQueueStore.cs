@@ -122,10 +122,15 @@ public sealed class SqliteQueueStore : IDeliveryQueue
 
     private static void CreateDirectory(string path)
     {
+        if (Directory.Exists(path))
+            return;
         if (OperatingSystem.IsWindows())
             Directory.CreateDirectory(path);
         else
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // A new directory is durable only once its parent's entry for it is: otherwise a crash
+        // could lose the directory, and every body acknowledged into it.
+        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     // A crash can leave a temporary body (never acknowledged) or a renamed body whose record never
