@@ -41,12 +41,7 @@ public sealed class ConnectionReuseTests
     public async Task Messages_to_one_destination_share_a_few_connections_within_the_limit()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = new Relay(o =>
-        {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
-            o.Delivery.MaxConnectionsPerDestination = 2;
-        });
+        await using var relay = Relay.ToSink(sink, o => o.Delivery.MaxConnectionsPerDestination = 2);
         for (var i = 0; i < 30; i++)
             await relay.SubmitAsync($"Subject: m{i}\r\n\r\nbody\r\n", [$"r{i}@example.org"]);
         await relay.StartAsync();
