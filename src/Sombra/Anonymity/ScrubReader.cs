@@ -100,9 +100,10 @@ internal sealed class ScrubReader : MimeReader
         if (type == "multipart" || (type == "message" && subtype is "rfc822" or "global" or "news"))
             throw new ScrubRefusedException(
                 $"a {type}/{subtype} part is encoded or malformed, so its headers cannot be scrubbed.");
-        if (type == "message" && subtype is "partial" or "external-body")
-            throw new ScrubRefusedException(
-                $"message/{subtype} parts are refused: their headers cannot be scrubbed.");
+        if (MediaTypeRules.Refusal(contentType) is { } refusal)
+            throw new ScrubRefusedException(refusal);
+        if (MediaTypeRules.IsEncrypted(contentType))
+            NoteEncrypted();
 
         await WriteHeadersAsync(contentType, null, container: false, cancellationToken);
     }
@@ -116,6 +117,8 @@ internal sealed class ScrubReader : MimeReader
         if (contentType.MediaSubtype.Equals("signed", StringComparison.OrdinalIgnoreCase))
             throw new ScrubRefusedException(
                 "signed messages are refused: a signature names the signer, and scrubbing would break it.");
+        if (MediaTypeRules.IsEncrypted(contentType))
+            NoteEncrypted();
 
         var where = _nextWhere;
         var boundary = RandomToken.Boundary();
@@ -127,6 +130,10 @@ internal sealed class ScrubReader : MimeReader
         int beginLineNumber, CancellationToken cancellationToken)
     {
         CountEntity(container: true);
+
+        // MimeKit reads message/external-body as an attached message; it is not one.
+        if (MediaTypeRules.Refusal(contentType) is { } refusal)
+            throw new ScrubRefusedException(refusal);
         var where = _nextWhere;
         await WriteHeadersAsync(contentType, null, container: true, cancellationToken);
         _frames.Push(new Frame(false, "", PathOf(where)));
@@ -229,6 +236,10 @@ internal sealed class ScrubReader : MimeReader
         if (!_report.Any(n => n.Where == where && n.Header == what))
             _report.Add(new ScrubNote(where, what, "removed", "text outside the parts; client-specific", null));
     }
+
+    private void NoteEncrypted() =>
+        _report?.Add(new ScrubNote(_nextWhere, "encrypted content", "passed unread",
+            "a signature, key or armor comment inside it is not seen by the relay", null));
 
     private void CountEntity(bool container)
     {
