@@ -59,11 +59,6 @@ internal sealed class HeaderWriter
 
         foreach (var h in headers)
         {
-            if (!HeaderRules.IsFieldName(h.Field))
-            {
-                Removed(where, "(malformed line)", "not a header field", null);
-                continue;
-            }
             switch (HeaderRules.Canonical(h.Field))
             {
                 case "to" when message:
@@ -362,9 +357,6 @@ internal sealed class HeaderWriter
     }
 
     private void Removed(string where, Header h, string why) => Note(where, h, "removed", why);
-
-    private void Removed(string where, string name, string why, string? value) =>
-        _report?.Add(new ScrubNote(where, name, "removed", why, value));
 
     private void Note(string where, Header h, string action, string why) =>
         _report?.Add(new ScrubNote(where, h.Field, action, why, h.Value));

@@ -22,6 +22,13 @@ internal sealed class ScrubReader : MimeReader
     private readonly Stack<Frame> _frames = new();
 
     private int _pendingBytes;
+
+    /// <summary>
+    /// The lines from the first one in header position that is not a header field to the end of
+    /// MimeKit's header block. RFC 5322 readers such as Postfix's cleanup begin the body there;
+    /// MimeKit reads on to the blank line and calls them invalid headers, which would lose them.
+    /// </summary>
+    private MemoryStream? _bodyStart;
     private bool _nextIsMessage = true;
     private bool _topMessageDone;
     private string _nextWhere = "message";
@@ -75,17 +82,74 @@ internal sealed class ScrubReader : MimeReader
     {
         _pending.Clear();
         _pendingBytes = 0;
+        _bodyStart = null;
         return Task.CompletedTask;
     }
 
     protected override Task OnHeaderReadAsync(Header header, int beginLineNumber, CancellationToken cancellationToken)
     {
-        _pendingBytes += header.Field.Length + header.RawValue.Length;
+        _pendingBytes += header.RawField.Length + 1 + header.RawValue.Length;
         if (_pendingBytes > ScrubPolicy.MaxHeaderBlockBytes)
             throw new ScrubRefusedException(
                 $"a header block is larger than {ScrubPolicy.MaxHeaderBlockBytes / 1024} KiB.");
-        _pending.Add(header);
+
+        // MimeKit gives a line without a colon as the whole line in RawField and no value; a
+        // field at the very end of the input without its line end looks the same as one.
+        var field = Array.IndexOf(header.RawField, (byte)'\n') < 0 && HeaderRules.IsFieldName(header.Field);
+        if (field && header.RawValue.Length == 0)
+            throw new ScrubRefusedException("the message ends inside a header line.");
+
+        if (_bodyStart is null && field)
+        {
+            _pending.Add(header);
+        }
+        else if (_bodyStart is null && !_topMessageDone && _pending.Count == 0)
+        {
+            // MimeKit lets only an mbox "From " line come first: a mailbox file's envelope line,
+            // which names the sender and is not content.
+            Note(_nextWhere, "mbox From line", "removed", "envelope line of a mailbox file");
+        }
+        else
+        {
+            if (_bodyStart is null)
+            {
+                _bodyStart = new MemoryStream();
+                Note(_nextWhere, "header section", "ended early",
+                    "a line that is not a header field begins the body, as RFC 5322 readers take it");
+            }
+            if (!field)
+            {
+                _bodyStart.Write(header.RawField);
+                return Task.CompletedTask;
+            }
+
+            // MIME readers differ on which Content-Type counts when one follows the body's start.
+            if (header.Id is HeaderId.ContentType or HeaderId.ContentTransferEncoding)
+                throw new ScrubRefusedException(
+                    $"a {header.Field} field follows a line that is not a header field; MIME readers "
+                    + "would disagree about the part.");
+            _bodyStart.Write(header.RawField);
+            _bodyStart.WriteByte((byte)':');
+            _bodyStart.Write(header.RawValue);
+        }
         return Task.CompletedTask;
+    }
+
+    /// <summary>The blank line that ends MimeKit's header block is body text when the body began above it.</summary>
+    protected override Task OnBodySeparatorAsync(long beginOffset, int beginLineNumber, long endOffset,
+        CancellationToken cancellationToken)
+    {
+        _bodyStart?.Write(Crlf);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A container's structure is read from the lines MimeKit took for headers: refused.</summary>
+    private void CheckBodyStart(ContentType contentType)
+    {
+        if (_bodyStart is not null)
+            throw new ScrubRefusedException(
+                $"a {contentType.MimeType} part has a line in its header section that is not a header field, "
+                + "so its parts cannot be told apart safely.");
     }
 
     protected override async Task OnMimePartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
@@ -106,12 +170,18 @@ internal sealed class ScrubReader : MimeReader
             NoteEncrypted();
 
         await WriteHeadersAsync(contentType, null, container: false, cancellationToken);
+        if (_bodyStart is not null)
+        {
+            await CopyContentAsync(_bodyStart.GetBuffer().AsMemory(0, (int)_bodyStart.Length), cancellationToken);
+            _bodyStart = null;
+        }
     }
 
     protected override async Task OnMultipartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
         CancellationToken cancellationToken)
     {
         CountEntity(container: true);
+        CheckBodyStart(contentType);
         if (string.IsNullOrEmpty(contentType.Boundary))
             throw new ScrubRefusedException("a multipart part has no boundary parameter (RFC 2046 section 5.1.1).");
         if (contentType.MediaSubtype.Equals("signed", StringComparison.OrdinalIgnoreCase))
@@ -134,6 +204,7 @@ internal sealed class ScrubReader : MimeReader
         // MimeKit reads message/external-body as an attached message; it is not one.
         if (MediaTypeRules.Refusal(contentType) is { } refusal)
             throw new ScrubRefusedException(refusal);
+        CheckBodyStart(contentType);
         var where = _nextWhere;
         await WriteHeadersAsync(contentType, null, container: true, cancellationToken);
         _frames.Push(new Frame(false, "", PathOf(where)));
@@ -149,11 +220,14 @@ internal sealed class ScrubReader : MimeReader
     }
 
     protected override Task OnMimePartContentReadAsync(byte[] buffer, int startIndex, int count,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        CopyContentAsync(buffer.AsMemory(startIndex, count), cancellationToken);
+
+    private Task CopyContentAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
     {
+        var count = chunk.Length;
         if (count == 0)
             return Task.CompletedTask;
-        var chunk = buffer.AsMemory(startIndex, count);
         if (!Needs8BitMime && chunk.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
             Needs8BitMime = true;
 
@@ -236,6 +310,9 @@ internal sealed class ScrubReader : MimeReader
         if (!_report.Any(n => n.Where == where && n.Header == what))
             _report.Add(new ScrubNote(where, what, "removed", "text outside the parts; client-specific", null));
     }
+
+    private void Note(string where, string what, string action, string why) =>
+        _report?.Add(new ScrubNote(where, what, action, why, null));
 
     private void NoteEncrypted() =>
         _report?.Add(new ScrubNote(_nextWhere, "encrypted content", "passed unread",
