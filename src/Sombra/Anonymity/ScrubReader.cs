@@ -15,6 +15,7 @@ internal sealed class ScrubReader : MimeReader
     private static readonly byte[] Crlf = "\r\n"u8.ToArray();
 
     private readonly Stream _output;
+    private readonly HeaderSectionLimit _limit;
     private readonly ScrubPolicy _policy;
     private readonly HeaderWriter _headers;
     private readonly List<ScrubNote>? _report;
@@ -43,9 +44,10 @@ internal sealed class ScrubReader : MimeReader
     public bool Needs8BitMime { get; private set; }
     public bool NeedsSmtpUtf8 => _headers.WroteNonAscii;
 
-    public ScrubReader(Stream input, Stream output, ScrubPolicy policy, List<ScrubNote>? report)
+    public ScrubReader(HeaderSectionLimit input, Stream output, ScrubPolicy policy, List<ScrubNote>? report)
         : base(Parser(policy), input, MimeFormat.Entity)
     {
+        _limit = input;
         _output = output;
         _policy = policy;
         _report = report;
@@ -83,6 +85,14 @@ internal sealed class ScrubReader : MimeReader
         _pending.Clear();
         _pendingBytes = 0;
         _bodyStart = null;
+        _limit.BeginSection(beginOffset);
+        return Task.CompletedTask;
+    }
+
+    protected override Task OnHeadersEndAsync(long beginOffset, int beginLineNumber, long endOffset, int endLineNumber,
+        CancellationToken cancellationToken)
+    {
+        _limit.EndSection();
         return Task.CompletedTask;
     }
 
@@ -90,8 +100,7 @@ internal sealed class ScrubReader : MimeReader
     {
         _pendingBytes += header.RawField.Length + 1 + header.RawValue.Length;
         if (_pendingBytes > ScrubPolicy.MaxHeaderBlockBytes)
-            throw new ScrubRefusedException(
-                $"a header block is larger than {ScrubPolicy.MaxHeaderBlockBytes / 1024} KiB.");
+            throw HeaderSectionLimit.TooLarge();
 
         // MimeKit gives a line without a colon as the whole line in RawField and no value; a
         // field at the very end of the input without its line end looks the same as one.

@@ -56,6 +56,27 @@ public sealed class RefusalTests
         Assert.Contains("more than 1000 MIME parts", refused.Refusal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Each_header_block_is_capped_at_1_MiB(bool inPart)
+    {
+        // Lines of 100 bytes: 10,400 of them stay under 1 MiB, 10,600 pass it.
+        string Block(int lines) =>
+            string.Concat(Enumerable.Repeat("X-Pad: " + new string('p', 91) + "\r\n", lines));
+        string Message(int lines) => inPart
+            ? "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                + Block(lines) + "\r\nx\r\n--b--\r\n"
+            : "From: a@a.example\r\n" + Block(lines) + "\r\nx\r\n";
+
+        var (_, ok) = await Scrub(Encoding.ASCII.GetBytes(Message(10_400)));
+        Assert.True(ok.Accepted, ok.Refusal);
+
+        var (_, refused) = await Scrub(Encoding.ASCII.GetBytes(Message(10_600)));
+        Assert.False(refused.Accepted);
+        Assert.Contains("header block is larger than 1024 KiB", refused.Refusal);
+    }
+
     private static string Part(string type, string content = "AAEC") =>
         "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n"
         + $"--b\r\nContent-Type: {type}\r\n\r\n{content}\r\n--b--\r\n";
