@@ -44,8 +44,12 @@ internal sealed class HeaderWriter
     }
 
     /// <summary>The rewritten block, each line ending in CRLF, without the blank line after it.</summary>
+    /// <param name="keepContentId">
+    /// Inside multipart/related, where HTML refers to parts by Content-ID (RFC 2387); elsewhere
+    /// nothing can, and clients build it from the sender's domain or clock.
+    /// </param>
     public byte[] Write(IReadOnlyList<Header> headers, Block kind, string where, ContentType contentType,
-        string? boundary, bool container)
+        string? boundary, bool container, bool keepContentId)
     {
         var message = kind != Block.Part;
         var to = new List<InternetAddress>();
@@ -74,10 +78,16 @@ internal sealed class HeaderWriter
                         Removed(where, h, "a second Subject");
                     break;
                 case "in-reply-to" when message:
-                    inReplyTo ??= MessageIds(h);
+                    if (inReplyTo is null)
+                        inReplyTo = MessageIds(h, where);
+                    else
+                        Removed(where, h, "a second In-Reply-To");
                     break;
                 case "references" when message:
-                    references ??= MessageIds(h);
+                    if (references is null)
+                        references = MessageIds(h, where);
+                    else
+                        Removed(where, h, "a second References");
                     break;
                 case "from" when message:
                 case "sender" when message:
@@ -111,8 +121,14 @@ internal sealed class HeaderWriter
                         throw new ScrubRefusedException("a part has two Content-Disposition headers.");
                     disposition = h;
                     break;
+                case "content-id" when !keepContentId:
+                    Removed(where, h, "outside multipart/related nothing refers to it");
+                    break;
                 case "content-id":
-                    contentId ??= FirstId(h, where);
+                    if (contentId is null)
+                        contentId = FirstId(h, where);
+                    else
+                        Removed(where, h, "a second Content-ID");
                     break;
                 case "content-description":
                     description ??= h.Value;
@@ -197,23 +213,31 @@ internal sealed class HeaderWriter
                 span[i] = char.IsControl(t[i]) ? ' ' : t[i];
         });
 
-    private static string MessageIds(Header h)
+    private string MessageIds(Header h, string where)
     {
-        var ids = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).Where(IsPlainId);
-        return string.Join(" ", ids.Select(id => "<" + id + ">"));
+        var ids = MessageIdRules.Kept(h, out var dropped);
+        var text = string.Join(" ", ids.Select(id => "<" + id + ">"));
+        if (dropped > 0)
+            Note(where, h, ids.Count == 0 ? "removed" : "reduced",
+                $"{dropped} id(s) naming the sender's machine by address or local name, or malformed");
+        else if (Changed(h.Value, text))
+            Note(where, h, "rewritten", "comments and text between the ids removed");
+        return text;
     }
 
     private string? FirstId(Header h, string where)
     {
         var id = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).FirstOrDefault();
-        if (id is not null && IsPlainId(id))
+        if (id is not null && MessageIdRules.IsPlain(id))
             return id;
         Removed(where, h, "not a valid id");
         return null;
     }
 
-    private static bool IsPlainId(string id) =>
-        id.Length is > 0 and < 900 && id.All(c => c is > ' ' and < (char)127 and not '<' and not '>');
+    /// <summary>Whether a kept value changed beyond folding and white space, for the report.</summary>
+    private static bool Changed(string original, string written) =>
+        !string.Join(' ', original.Split((char[])[' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
+            .Equals(written.Trim(), StringComparison.Ordinal);
 
     private static string TransferEncoding(Header h)
     {

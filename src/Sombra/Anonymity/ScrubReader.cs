@@ -61,9 +61,10 @@ internal sealed class ScrubReader : MimeReader
         return options;
     }
 
-    private sealed class Frame(bool multipart, string boundary, string path)
+    private sealed class Frame(bool multipart, string boundary, string path, bool related = false)
     {
         public bool Multipart { get; } = multipart;
+        public bool Related { get; } = related;
         public string Boundary { get; } = boundary;
         public string Path { get; } = path;
         public int Parts { get; set; }
@@ -202,7 +203,7 @@ internal sealed class ScrubReader : MimeReader
         var where = _nextWhere;
         var boundary = RandomToken.Boundary();
         await WriteHeadersAsync(contentType, boundary, container: true, cancellationToken);
-        _frames.Push(new Frame(true, boundary, PathOf(where)));
+        _frames.Push(new Frame(true, boundary, PathOf(where), contentType.IsMimeType("multipart", "related")));
     }
 
     protected override async Task OnMessagePartBeginAsync(ContentType contentType, long beginOffset,
@@ -348,7 +349,8 @@ internal sealed class ScrubReader : MimeReader
         _topMessageDone = true;
         _nextIsMessage = false;
 
-        var text = _headers.Write(_pending, kind, _nextWhere, contentType, boundary, container);
+        var related = _frames.Any(f => f.Related);
+        var text = _headers.Write(_pending, kind, _nextWhere, contentType, boundary, container, related);
         _pending.Clear();
         await WriteAsync(text, cancellationToken);
 
