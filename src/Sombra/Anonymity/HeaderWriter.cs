@@ -66,14 +66,14 @@ internal sealed class HeaderWriter
             switch (HeaderRules.Canonical(h.Field))
             {
                 case "to" when message:
-                    to.AddRange(Addresses(h));
+                    to.AddRange(Addresses(h, where, merged: to.Count > 0));
                     break;
                 case "cc" when message:
-                    cc.AddRange(Addresses(h));
+                    cc.AddRange(Addresses(h, where, merged: cc.Count > 0));
                     break;
                 case "subject" when message:
                     if (subject is null)
-                        subject = h.Value;
+                        subject = UnstructuredValue(h, where);
                     else
                         Removed(where, h, "a second Subject");
                     break;
@@ -107,6 +107,7 @@ internal sealed class HeaderWriter
                     if (hadContentType)
                         throw new ScrubRefusedException("a part has two Content-Type headers.");
                     hadContentType = true;
+                    NoteComments(h, where);
                     if (Array.IndexOf(h.RawValue, (byte)'\\') >= 0
                         && ContentType.TryParse(_parser, Slashed(h.RawValue), out var slashed))
                         slashedName = slashed.Name;
@@ -114,7 +115,7 @@ internal sealed class HeaderWriter
                 case "content-transfer-encoding":
                     if (encoding is not null)
                         throw new ScrubRefusedException("a part has two Content-Transfer-Encoding headers.");
-                    encoding = TransferEncoding(h);
+                    encoding = TransferEncoding(h, where);
                     break;
                 case "content-disposition":
                     if (disposition is not null)
@@ -131,7 +132,10 @@ internal sealed class HeaderWriter
                         Removed(where, h, "a second Content-ID");
                     break;
                 case "content-description":
-                    description ??= h.Value;
+                    if (description is null)
+                        description = UnstructuredValue(h, where);
+                    else
+                        Removed(where, h, "a second Content-Description");
                     break;
                 default:
                     if (_policy.KeepHeaders.Contains(h.Field) && !HeaderRules.NeverKept.Contains(h.Field))
@@ -188,21 +192,39 @@ internal sealed class HeaderWriter
         return Encoding.UTF8.GetBytes(result);
     }
 
-    private IEnumerable<InternetAddress> Addresses(Header h)
+    private IEnumerable<InternetAddress> Addresses(Header h, string where, bool merged)
     {
-        if (!InternetAddressList.TryParse(_parser, h.RawValue, out var list))
+        var raw = Comments.Strip(h.RawValue, out var hadComments);
+        if (raw is null || !InternetAddressList.TryParse(_parser, raw, out var list))
             throw new ScrubRefusedException($"the {h.Field} header cannot be parsed as addresses.");
+        var why = new List<string>();
+        if (hadComments)
+            why.Add("comments removed");
         foreach (var address in list)
-            Clean(address);
+            Clean(address, why);
+        if (merged)
+            why.Add($"merged into the first {h.Field}");
+        if (why.Count > 0)
+            Note(where, h, "rewritten", string.Join("; ", why.Distinct()));
         return list;
     }
 
-    private static void Clean(InternetAddress address)
+    private static void Clean(InternetAddress address, List<string> why)
     {
-        address.Name = Sanitize(address.Name ?? "").Trim();
+        var name = Sanitize(address.Name ?? "").Trim();
+        if (name != (address.Name ?? "").Trim())
+            why.Add("control characters in a name replaced");
+        address.Name = name;
+
+        // An obsolete source route (RFC 5322 section 4.4) names the hosts the sender chose.
+        if (address is MailboxAddress { Route.Count: > 0 } mailbox)
+        {
+            mailbox.Route.Clear();
+            why.Add("source route removed");
+        }
         if (address is GroupAddress group)
             foreach (var member in group.Members)
-                Clean(member);
+                Clean(member, why);
     }
 
     /// <summary>Control characters, CR and LF above all, become spaces.</summary>
@@ -229,7 +251,11 @@ internal sealed class HeaderWriter
     {
         var id = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).FirstOrDefault();
         if (id is not null && MessageIdRules.IsPlain(id))
+        {
+            if (Changed(h.Value, "<" + id + ">"))
+                Note(where, h, "rewritten", "comments and text after the id removed");
             return id;
+        }
         Removed(where, h, "not a valid id");
         return null;
     }
@@ -239,14 +265,32 @@ internal sealed class HeaderWriter
         !string.Join(' ', original.Split((char[])[' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
             .Equals(written.Trim(), StringComparison.Ordinal);
 
-    private static string TransferEncoding(Header h)
+    private string TransferEncoding(Header h, string where)
     {
         var value = h.Value;
         var comment = value.IndexOf('(');
         var token = (comment >= 0 ? value[..comment] : value).Trim().ToLowerInvariant();
         if (!Encodings.Contains(token))
             throw new ScrubRefusedException("a part has an unknown Content-Transfer-Encoding.");
+        if (comment >= 0)
+            Note(where, h, "rewritten", "comments removed");
         return token;
+    }
+
+    /// <summary>The decoded value of an unstructured field, noting control characters that go.</summary>
+    private string UnstructuredValue(Header h, string where)
+    {
+        var value = Sanitize(h.Value).Trim();
+        if (value != h.Value.Trim())
+            Note(where, h, "rewritten", "control characters replaced by spaces");
+        return value;
+    }
+
+    private void NoteComments(Header h, string where)
+    {
+        Comments.Strip(h.RawValue, out var found);
+        if (found)
+            Note(where, h, "rewritten", "comments removed");
     }
 
     private void Append(StringBuilder text, string name, IReadOnlyList<InternetAddress> addresses)
@@ -308,6 +352,8 @@ internal sealed class HeaderWriter
                 : p.Value;
             if (value != p.Value)
                 Note(where, "Content-Type", "reduced", "name reduced to its base name", p.Value);
+            if (Sanitize(value) != value)
+                Note(where, "Content-Type", "rewritten", $"control characters in {p.Name} replaced", p.Value);
             if (value.Length > 0)
                 type.Parameters.Add(p.Name.ToLowerInvariant(), Sanitize(value));
         }
@@ -330,6 +376,7 @@ internal sealed class HeaderWriter
             Removed(where, h, "cannot be parsed");
             return "";
         }
+        NoteComments(h, where);
         var kind = original.Disposition.ToLowerInvariant() is "inline" ? "inline" : "attachment";
         var reduced = new ContentDisposition(kind);
         var name = original.FileName is null ? "" : BaseName(Sanitize(original.FileName));
