@@ -133,7 +133,7 @@ internal sealed class HeaderWriter
                     break;
                 case "content-description":
                     if (description is null)
-                        description = UnstructuredValue(h, where);
+                        description = Description(h, where);
                     else
                         Removed(where, h, "a second Content-Description");
                     break;
@@ -285,6 +285,24 @@ internal sealed class HeaderWriter
             Note(where, h, "rewritten", "control characters replaced by spaces");
         return value;
     }
+
+    /// <summary>
+    /// Some clients describe an attachment by the path they took it from; a value that begins
+    /// like an absolute path is cut to its base name, as file names are.
+    /// </summary>
+    private string Description(Header h, string where)
+    {
+        var value = UnstructuredValue(h, where);
+        if (!LooksLikePath(value))
+            return value;
+        Note(where, h, "reduced", "a path reduced to its base name");
+        return BaseName(value);
+    }
+
+    private static bool LooksLikePath(string value) =>
+        value.StartsWith('/') || value.StartsWith('\\') || value.StartsWith("~/", StringComparison.Ordinal)
+        || value.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+        || (value.Length >= 3 && char.IsAsciiLetter(value[0]) && value[1] == ':' && value[2] is '\\' or '/');
 
     private void NoteComments(Header h, string where)
     {
