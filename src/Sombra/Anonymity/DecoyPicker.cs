@@ -171,7 +171,8 @@ internal sealed class DecoyPicker
 
     private static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
-    private static int Width(IPNetwork n) => n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+    private static int Width(IPNetwork n) =>
+        n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
 
     private static BigInteger Value(IPAddress a) =>
         new(a.GetAddressBytes(), isUnsigned: true, isBigEndian: true);

@@ -34,7 +34,8 @@ internal static class MediaTypeRules
         return SmimeType(type) switch
         {
             "enveloped-data" or "authenveloped-data" => null,
-            "signed-data" => $"{mime} signed-data is refused: an S/MIME signature carries the signer's certificate.",
+            "signed-data" =>
+                $"{mime} signed-data is refused: an S/MIME signature carries the signer's certificate.",
             "certs-only" => $"{mime} certs-only is refused: a certificate names its holder.",
             "compressed-data" => $"{mime} compressed-data is refused: the relay cannot read it to scrub it.",
             _ => $"{mime} without a known smime-type is refused: it may be signed, and a signature "

@@ -21,7 +21,7 @@ internal static class MessageIdRules
         ".private", ".corp",
     ];
 
-    /// <summary>The ids of the header that may pass, in order; <paramref name="dropped"/> counts the rest.</summary>
+    /// <summary>The ids that may pass, in order; <paramref name="dropped"/> counts the others.</summary>
     public static List<string> Kept(Header h, out int dropped)
     {
         var all = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).ToList();

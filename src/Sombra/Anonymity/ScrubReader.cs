@@ -90,8 +90,8 @@ internal sealed class ScrubReader : MimeReader
         return Task.CompletedTask;
     }
 
-    protected override Task OnHeadersEndAsync(long beginOffset, int beginLineNumber, long endOffset, int endLineNumber,
-        CancellationToken cancellationToken)
+    protected override Task OnHeadersEndAsync(long beginOffset, int beginLineNumber, long endOffset,
+        int endLineNumber, CancellationToken cancellationToken)
     {
         _limit.EndSection();
         return Task.CompletedTask;
@@ -145,7 +145,7 @@ internal sealed class ScrubReader : MimeReader
         return Task.CompletedTask;
     }
 
-    /// <summary>The blank line that ends MimeKit's header block is body text when the body began above it.</summary>
+    /// <summary>The blank line ending MimeKit's header block is body text if the body began above it.</summary>
     protected override Task OnBodySeparatorAsync(long beginOffset, int beginLineNumber, long endOffset,
         CancellationToken cancellationToken)
     {
@@ -182,7 +182,8 @@ internal sealed class ScrubReader : MimeReader
         await WriteHeadersAsync(contentType, null, container: false, cancellationToken);
         if (_bodyStart is not null)
         {
-            await CopyContentAsync(_bodyStart.GetBuffer().AsMemory(0, (int)_bodyStart.Length), cancellationToken);
+            var text = _bodyStart.GetBuffer().AsMemory(0, (int)_bodyStart.Length);
+            await CopyContentAsync(text, cancellationToken);
             _bodyStart = null;
         }
     }

@@ -19,9 +19,10 @@ public sealed class BodyStartTests
     [Fact]
     public async Task A_message_without_a_blank_line_keeps_its_text()
     {
-        var input = "From: a@b\r\nTo: bob@example.org\r\nSubject: x\r\nbody no blank line here\r\nsecond line\r\n"u8;
+        var input = Encoding.ASCII.GetBytes("From: a@b\r\nTo: bob@example.org\r\nSubject: x\r\n"
+            + "body no blank line here\r\nsecond line\r\n");
 
-        var output = await ScrubAccepted(input.ToArray());
+        var output = await ScrubAccepted(input);
 
         Assert.Equal("body no blank line here\r\nsecond line\r\n", Body(output));
         Assert.Equal("x", Parse(output).Subject);
@@ -82,10 +83,12 @@ public sealed class BodyStartTests
     }
 
     [Theory]
-    [InlineData("multipart", "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\nnot a field\r\n\r\n"
-        + "--b\r\n\r\nx\r\n--b--\r\n")]
-    [InlineData("Content-Type below", "From: a@a.example\r\nnot a field\r\nContent-Type: text/html\r\n\r\nx\r\n")]
-    [InlineData("line end missing", "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nfoo")]
+    [InlineData("multipart", "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+        + "not a field\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n")]
+    [InlineData("Content-Type below",
+        "From: a@a.example\r\nnot a field\r\nContent-Type: text/html\r\n\r\nx\r\n")]
+    [InlineData("line end missing",
+        "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nfoo")]
     public async Task What_readers_would_take_differently_is_refused(string why, string message)
     {
         var (_, result) = await Scrub(Encoding.ASCII.GetBytes(message));

@@ -53,7 +53,8 @@ public sealed class StreamingTests
 
         GC.Collect();
         var before = GC.GetTotalAllocatedBytes(precise: true);
-        var result = await anonymizer.ScrubAsync(input, Stream.Null, Facts, TestContext.Current.CancellationToken);
+        var result = await anonymizer.ScrubAsync(input, Stream.Null, Facts,
+            TestContext.Current.CancellationToken);
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
         Assert.False(result.Accepted);

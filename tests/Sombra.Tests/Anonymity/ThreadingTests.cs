@@ -41,7 +41,8 @@ public sealed class ThreadingTests
         Assert.Contains("References: <CAF7q2Lk=Z0v3@mail.example.net>", headers);
         Assert.DoesNotContain(headers, h => h.StartsWith("In-Reply-To:", StringComparison.Ordinal));
         Assert.Contains(notes, n => n is { Header: "In-Reply-To", Action: "removed" });
-        Assert.Contains(notes, n => n is { Header: "References", Action: "reduced" } && n.Why.StartsWith("5 id"));
+        Assert.Contains(notes,
+            n => n is { Header: "References", Action: "reduced" } && n.Why.StartsWith("5 id"));
     }
 
     [Fact]
