@@ -30,6 +30,8 @@ internal sealed class ScrubReader : MimeReader
     /// MimeKit reads on to the blank line and calls them invalid headers, which would lose them.
     /// </summary>
     private MemoryStream? _bodyStart;
+
+    private bool _firstInSection;
     private bool _nextIsMessage = true;
     private bool _topMessageDone;
     private string _nextWhere = "message";
@@ -86,6 +88,7 @@ internal sealed class ScrubReader : MimeReader
         _pending.Clear();
         _pendingBytes = 0;
         _bodyStart = null;
+        _firstInSection = true;
         _limit.BeginSection(beginOffset);
         return Task.CompletedTask;
     }
@@ -108,12 +111,14 @@ internal sealed class ScrubReader : MimeReader
         var field = Array.IndexOf(header.RawField, (byte)'\n') < 0 && HeaderRules.IsFieldName(header.Field);
         if (field && header.RawValue.Length == 0)
             throw new ScrubRefusedException("the message ends inside a header line.");
+        var first = _firstInSection;
+        _firstInSection = false;
 
         if (_bodyStart is null && field)
         {
             _pending.Add(header);
         }
-        else if (_bodyStart is null && !_topMessageDone && _pending.Count == 0)
+        else if (first && !_topMessageDone)
         {
             // MimeKit lets only an mbox "From " line come first: a mailbox file's envelope line,
             // which names the sender and is not content.

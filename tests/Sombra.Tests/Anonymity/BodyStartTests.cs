@@ -82,6 +82,16 @@ public sealed class BodyStartTests
         AssertNoToken(output, ["alice", "2026"]);
     }
 
+    [Fact]
+    public async Task Only_the_first_line_can_be_an_mbox_envelope_line()
+    {
+        var input = Crlf("From alice@alice.example Tue Mar  3 10:00:00 2026\nhello, no headers at all\n");
+
+        var output = await ScrubAccepted(input);
+
+        Assert.Equal("hello, no headers at all\r\n", Body(output));
+    }
+
     [Theory]
     [InlineData("multipart", "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n"
         + "not a field\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n")]
