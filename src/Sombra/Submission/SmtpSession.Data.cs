@@ -61,13 +61,27 @@ public sealed partial class SmtpSession
             useSynchronizationContext: false));
         await using var incoming = _context.Queue.CreateIncoming();
         using var scrubCancel = new CancellationTokenSource();
-        var scrub = Task.Run(() => _context.Anonymizer.ScrubAsync(
-            pipe.Reader.AsStream(), incoming.Body, facts, scrubCancel.Token));
+        var scrub = Task.Run(async () =>
+        {
+            try
+            {
+                return await _context.Anonymizer.ScrubAsync(
+                    pipe.Reader.AsStream(), incoming.Body, facts, scrubCancel.Token);
+            }
+            finally
+            {
+                // However the stage ends (a full disk throws mid-message), nothing reads the
+                // pipe any more. Completing it lets ReadDataAsync read on to the terminator
+                // instead of waiting for room that never comes, so the 451 comes in step.
+                await pipe.Reader.CompleteAsync();
+            }
+        });
 
         Exception? transportFault = null;
+        var stageLeftEarly = false;
         try
         {
-            await ReadDataAsync(data, pipe.Writer);
+            stageLeftEarly = await ReadDataAsync(data, pipe.Writer);
         }
         catch (Exception e)
         {
@@ -88,7 +102,6 @@ public sealed partial class SmtpSession
         {
             scrubFault = e;
         }
-        await pipe.Reader.CompleteAsync();
 
         if (transportFault is not null)
             throw transportFault;
@@ -98,7 +111,8 @@ public sealed partial class SmtpSession
             _logger.LogInformation("session {Session} message refused: {Code}", Id, refusal[..9]);
             return refusal;
         }
-        if (scrubFault is not null || result is null)
+        // A stage that stopped reading and still accepted saw only part of the message.
+        if (scrubFault is not null || result is null || result.Accepted && stageLeftEarly)
         {
             // The anonymizer's exception text may quote the message: log its type only.
             _logger.LogWarning("session {Session} anonymizer failed: {Error}", Id, scrubFault?.GetType().Name);
@@ -141,7 +155,8 @@ public sealed partial class SmtpSession
         }
     }
 
-    private async Task ReadDataAsync(DataReader data, PipeWriter sink)
+    /// <summary>Reads DATA to its terminator; true when the stage stopped reading before the end.</summary>
+    private async Task<bool> ReadDataAsync(DataReader data, PipeWriter sink)
     {
         var started = _context.Time.GetTimestamp();
         var deadline = _options.Submission.DataTimeout;
@@ -186,6 +201,7 @@ public sealed partial class SmtpSession
             if (!data.Finished && result.IsCompleted)
                 throw new IOException("The connection closed during DATA.");
         }
+        return consumerGone;
     }
 
     /// <summary>The mixing delay of issue 6: uniform in [MinDelay, MaxDelay], fixed at submission and stored.</summary>
