@@ -62,6 +62,10 @@ public static class ServeCommand
             ? level : LogLevel.Information);
         // The host's own chatter ("Hosting environment", content root) names paths; keep it down.
         logging.AddFilter("Microsoft", LogLevel.Warning);
+        // A start-up failure (a port in use) is printed by serve as one line on standard error;
+        // the host's own Error line would repeat it with a stack trace. Its Critical line for a
+        // crashed background service stays.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
