@@ -493,13 +493,21 @@ public sealed partial class SmtpSession : IAsyncDisposable
     /// </summary>
     private async Task<(CommandLineReader.Status? Status, string Line)> ReadCommandAsync()
     {
+        var waiting = false;
         while (true)
         {
             ReadResult result;
             if (_needMore || !_reader.TryRead(out result))
             {
-                await FlushAsync();
-                _timeout.CancelAfter(_options.Submission.CommandTimeout);
+                if (!waiting)
+                {
+                    // One deadline per command from when the session starts waiting for it
+                    // (RFC 5321 section 4.5.3.2.7), not per read: partial data does not extend
+                    // it, so a client trickling a byte at a time cannot hold a line open.
+                    _timeout.CancelAfter(_options.Submission.CommandTimeout);
+                    waiting = true;
+                }
+                await _writer.FlushAsync(_timeout.Token);
                 // An idle session between transactions ends at once when the server drains.
                 using var idle = _inTransaction
                     ? null
