@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Sombra.Anonymity;
 using Sombra.Queue;
@@ -34,7 +35,9 @@ public sealed partial class SmtpSession
             return;
         }
 
+        // RFC 2034 section 4: a 3xx reply carries no enhanced status code.
         await WriteAsync("354 End data with <CR><LF>.<CR><LF>");
+        _dataUnterminated = true;
         string reply;
         try
         {
@@ -77,21 +80,22 @@ public sealed partial class SmtpSession
             }
         });
 
-        Exception? transportFault = null;
+        Exception? readFault = null;
         var stageLeftEarly = false;
         try
         {
             stageLeftEarly = await ReadDataAsync(data, pipe.Writer);
+            _dataUnterminated = false;
         }
         catch (Exception e)
         {
-            transportFault = e;
+            readFault = e;
         }
 
         // The anonymizer sees the end of the input, or the failure that cut it short.
-        if (transportFault is not null)
+        if (readFault is not null)
             scrubCancel.Cancel();
-        await pipe.Writer.CompleteAsync(transportFault);
+        await pipe.Writer.CompleteAsync(readFault);
         ScrubResult? result = null;
         Exception? scrubFault = null;
         try
@@ -103,8 +107,8 @@ public sealed partial class SmtpSession
             scrubFault = e;
         }
 
-        if (transportFault is not null)
-            throw transportFault;
+        if (readFault is not null)
+            ExceptionDispatchInfo.Throw(readFault);
         if (data.FaultReply is { } refusal)
         {
             _context.Metrics.MessageRefused(data.Smuggling ? "smuggling" : data.TooBig ? "size" : "line-length");
@@ -176,7 +180,7 @@ public sealed partial class SmtpSession
                     _timeout.Token.ThrowIfCancellationRequested();
                 }
                 _timeout.CancelAfter(Min(_options.Submission.CommandTimeout, deadline - elapsed));
-                result = await _reader.ReadAsync(_timeout.Token);
+                result = await ReadConnectionAsync(_timeout.Token);
             }
 
             var buffer = result.Buffer;
@@ -199,7 +203,7 @@ public sealed partial class SmtpSession
                 consumerGone = flush.IsCompleted;
             }
             if (!data.Finished && result.IsCompleted)
-                throw new IOException("The connection closed during DATA.");
+                throw new TransportException(new IOException("The connection closed during DATA."));
         }
         return consumerGone;
     }

@@ -53,6 +53,9 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private bool _smtpUtf8;
     private readonly List<string> _recipients = [];
 
+    /// <summary>DATA has begun and its terminator is not yet read: the stream is mid-message.</summary>
+    private bool _dataUnterminated;
+
     private int _badCommands;
     private int _accepted;
     private int _refused;
@@ -116,17 +119,17 @@ public sealed partial class SmtpSession : IAsyncDisposable
                 ? "421 4.3.2 Service shutting down, closing connection"
                 : "421 4.4.2 Timeout, closing connection");
         }
-        catch (Exception e) when (e is IOException or SocketException or AuthenticationException
-            or ObjectDisposedException or InvalidOperationException)
+        catch (TransportException e)
         {
             // The client went away or broke the stream; nothing to answer.
             outcome = "disconnected";
-            _logger.LogDebug("session {Session} transport ended: {Error}", Id, e.GetType().Name);
+            _logger.LogDebug("session {Session} transport ended: {Error}", Id, e.InnerException!.GetType().Name);
         }
         catch (Exception e)
         {
-            // A fault of ours: this connection ends, the server goes on. The exception's text
-            // may quote client input, so only its type is logged.
+            // A fault of ours outside any command (a fault inside one is answered 451 in
+            // DispatchAsync): this connection ends, the server goes on. The exception's text may
+            // quote client input, so only its type is logged.
             outcome = "fault";
             _logger.LogError("session {Session} failed: {Error}", Id, e.GetType().FullName);
             await TryWriteAsync("421 4.3.0 Internal error, closing connection");
@@ -177,6 +180,48 @@ public sealed partial class SmtpSession : IAsyncDisposable
             return;
         }
 
+        try
+        {
+            await RunVerbAsync(verb, argument);
+        }
+        catch (Exception e) when (e is not TransportException
+            && !(e is OperationCanceledException && _timeout.IsCancellationRequested))
+        {
+            await FaultAsync(verb, e);
+        }
+    }
+
+    /// <summary>
+    /// A fault of ours inside a command (a broken data file, an exception in a stage) is passing
+    /// trouble: 451 4.3.0, never 5xx, and the session goes on. The exception's text may quote
+    /// client input, so only its type is logged.
+    /// </summary>
+    private async Task FaultAsync(string verb, Exception e)
+    {
+        _logger.LogError("session {Session} command failed: {Error}", Id, e.GetType().FullName);
+        if (_dataUnterminated)
+        {
+            // The rest of the message is still coming and would be read as commands.
+            _quit = true;
+            await WriteAsync("421 4.3.0 Internal error, closing connection");
+            return;
+        }
+        if (verb == "DATA")
+        {
+            _refused++;
+            _context.Metrics.MessageRefused("internal");
+        }
+
+        // A failed RCPT refuses only that recipient (RFC 5321 section 3.3). Ending the
+        // transaction would turn the client's pipelined RCPTs and DATA into 503s: permanent
+        // answers to passing trouble. Every other command leaves no transaction to keep.
+        if (verb != "RCPT")
+            ResetTransaction();
+        await ReplyAsync("451 4.3.0 Temporary failure, try again later");
+    }
+
+    private async Task RunVerbAsync(string verb, string argument)
+    {
         switch (verb)
         {
             case "EHLO": await Ehlo(argument); break;
@@ -474,8 +519,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
             _writer.Write(Encoding.UTF8.GetBytes(reply + "\r\n"));
             await _writer.FlushAsync(cts.Token);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException
-            or OperationCanceledException or InvalidOperationException)
+        catch (Exception e) when (IsTransportFailure(e) || e is OperationCanceledException)
         {
             // The connection is going away anyway.
         }
@@ -484,7 +528,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private async Task FlushAsync()
     {
         _timeout.CancelAfter(_options.Submission.CommandTimeout);
-        await _writer.FlushAsync(_timeout.Token);
+        await FlushConnectionAsync(_timeout.Token);
     }
 
     /// <summary>
@@ -507,14 +551,14 @@ public sealed partial class SmtpSession : IAsyncDisposable
                     _timeout.CancelAfter(_options.Submission.CommandTimeout);
                     waiting = true;
                 }
-                await _writer.FlushAsync(_timeout.Token);
+                await FlushConnectionAsync(_timeout.Token);
                 // An idle session between transactions ends at once when the server drains.
                 using var idle = _inTransaction
                     ? null
                     : CancellationTokenSource.CreateLinkedTokenSource(_timeout.Token, _draining);
                 try
                 {
-                    result = await _reader.ReadAsync(idle?.Token ?? _timeout.Token);
+                    result = await ReadConnectionAsync(idle?.Token ?? _timeout.Token);
                 }
                 catch (OperationCanceledException) when (_draining.IsCancellationRequested && !_timeout.IsCancellationRequested)
                 {

@@ -1,3 +1,4 @@
+using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Sombra.Anonymity;
 using Sombra.Tests.Support;
@@ -50,5 +51,69 @@ public sealed class FaultTests
         Assert.StartsWith("250 2.1.0", await dialog.CommandAsync("MAIL FROM:<a@client.example>"));
         Assert.Empty(stages.Committed);
         Assert.DoesNotContain("No space left", relay.Logs.All);
+    }
+
+    private static async Task<TestRelay> StartWithAccountAsync(CapturingStages stages)
+    {
+        var relay = await TestRelay.StartAsync(services: s => CapturingStages.Register(s, stages));
+        relay.AddAccount("alice", "correct horse");
+        return relay;
+    }
+
+    /// <summary>An operator's hand edit gone wrong: accounts.json no longer parses.</summary>
+    /// <returns>Puts the file back as it was.</returns>
+    private static Action BreakAccountsFile(TestRelay relay)
+    {
+        var path = Path.Combine(relay.Options.DataPath, "accounts.json");
+        var good = File.ReadAllText(path);
+        Rewrite(path, "{ \"alice\": ", 1);
+        return () => Rewrite(path, good, 2);
+    }
+
+    private static void Rewrite(string path, string text, int minutesAhead)
+    {
+        File.WriteAllText(path, text);
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(minutesAhead)); // surely seen as changed
+    }
+
+    private static readonly string Credentials =
+        "AUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0correct horse"));
+
+    [Fact]
+    public async Task FaultInACommandIsAnswered451AndTheSessionGoesOn()
+    {
+        var stages = new CapturingStages();
+        await using var relay = await StartWithAccountAsync(stages);
+        await using var dialog = await SmtpDialog.ConnectAsync(relay.ImplicitPort, implicitTls: true);
+        Assert.StartsWith("250", await dialog.CommandAsync("EHLO client.example"));
+        var repair = BreakAccountsFile(relay);
+
+        // Not 535: the password may well be right, and a 5xx would make the client give up.
+        Assert.StartsWith("451 4.3.0", await dialog.CommandAsync(Credentials));
+        Assert.StartsWith("250 2.0.0", await dialog.CommandAsync("NOOP"));
+
+        repair();
+        Assert.StartsWith("235 2.7.0", await dialog.CommandAsync(Credentials));
+        Assert.DoesNotContain("alice", relay.Logs.All);
+    }
+
+    [Fact]
+    public async Task FaultAfterTheDataIsReadIsAnswered451AndTheSessionGoesOn()
+    {
+        var stages = new CapturingStages();
+        await using var relay = await StartWithAccountAsync(stages);
+        await using var dialog = await SmtpDialog.ConnectAsync(relay.ImplicitPort, implicitTls: true);
+        await dialog.CommandAsync("EHLO client.example");
+        Assert.StartsWith("235", await dialog.CommandAsync(Credentials));
+        Assert.StartsWith("250", await dialog.CommandAsync("MAIL FROM:<alice@client.example>"));
+        Assert.StartsWith("250", await dialog.CommandAsync("RCPT TO:<b@example.org>"));
+        Assert.StartsWith("354", await dialog.CommandAsync("DATA"));
+        BreakAccountsFile(relay); // the account's notify address is read at the end of DATA
+
+        await dialog.SendAsync("Subject: s\r\n\r\nbody\r\nMAIL FROM:<x@y.example>\r\n.\r\n");
+        Assert.StartsWith("451 4.3.0", await dialog.ReadReplyAsync());
+        Assert.StartsWith("250 2.0.0", await dialog.CommandAsync("NOOP"));
+        Assert.StartsWith("503 5.5.1", await dialog.CommandAsync("DATA")); // the transaction is over
+        Assert.Empty(stages.Committed);
     }
 }
