@@ -8,6 +8,7 @@ namespace Sombra.Submission;
 /// a bare LF does not, so "NOOP\nQUIT\r\n" is one malformed line, not two commands. A line
 /// longer than the limit is discarded up to its CRLF without being held in memory.
 /// </summary>
+/// <param name="maxLength">The longest line in octets, its CRLF included (RFC 5321 section 4.5.3.1.4).</param>
 public sealed class CommandLineReader(int maxLength)
 {
     public enum Status { NeedMore, Line, TooLong, Malformed }
@@ -30,7 +31,8 @@ public sealed class CommandLineReader(int maxLength)
         {
             if (!reader.TryAdvanceTo((byte)'\n', advancePastDelimiter: true))
             {
-                if (buffer.Length > maxLength + 2)
+                // A line that fits has at most maxLength - 1 octets before its LF.
+                if (buffer.Length >= maxLength)
                 {
                     // No CRLF within the limit: drop what we have and skip to the end of the line.
                     _discarding = true;
@@ -46,7 +48,7 @@ public sealed class CommandLineReader(int maxLength)
             if (consumed >= 2 && candidate.Slice(consumed - 2, 1).FirstSpan[0] == (byte)'\r')
             {
                 buffer = buffer.Slice(consumed);
-                if (consumed - 2 > maxLength)
+                if (consumed > maxLength)
                     return Status.TooLong;
                 var content = candidate.Slice(0, consumed - 2);
                 if (content.PositionOf((byte)'\n') is not null || content.PositionOf((byte)'\r') is not null
@@ -56,8 +58,9 @@ public sealed class CommandLineReader(int maxLength)
                 return Status.Line;
             }
 
-            // A bare LF: not the end of the line. Keep looking, unless the line is already too long.
-            if (consumed > maxLength + 2)
+            // A bare LF: not the end of the line. Keep looking, unless the line, which still
+            // needs its CRLF, can no longer fit.
+            if (consumed >= maxLength)
             {
                 buffer = buffer.Slice(consumed);
                 _discarding = true;

@@ -22,7 +22,10 @@ namespace Sombra.Submission;
 /// </summary>
 public sealed partial class SmtpSession : IAsyncDisposable
 {
-    /// <summary>RFC 5321 section 4.5.3.1.4: 512 octets; extensions may raise it (RFC 1869 allows 2048 for MAIL/RCPT).</summary>
+    /// <summary>
+    /// RFC 5321 section 4.5.3.1.4: 512 octets with the CRLF; extensions may raise it (RFC 1869
+    /// allows 2048 for MAIL/RCPT).
+    /// </summary>
     public const int MaxCommandLength = 512;
     public const int MaxExtendedCommandLength = 2048;
 
@@ -174,7 +177,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
         var argument = space < 0 ? "" : line[(space + 1)..];
 
         // Only MAIL and RCPT may carry the longer extended parameters (RFC 1869 section 4.1.2).
-        if (Encoding.UTF8.GetByteCount(line) > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
+        if (Encoding.UTF8.GetByteCount(line) + 2 > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
         {
             await BadAsync("500 5.5.2 Line too long");
             return;

@@ -123,6 +123,18 @@ public sealed partial class DialogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CommandLineLimitsCountTheCrLf()
+    {
+        // RFC 5321 section 4.5.3.1.4: 512 octets with the CRLF; 2048 for MAIL and RCPT.
+        await using var dialog = await OpenAsync();
+        Assert.StartsWith("250", await dialog.CommandAsync("NOOP " + new string('x', 505)));
+        Assert.StartsWith("500 5.5.2", await dialog.CommandAsync("NOOP " + new string('x', 506)));
+        var mail = "MAIL FROM:<a@b.example>";
+        Assert.StartsWith("500 5.5.2", await dialog.CommandAsync(mail.PadRight(2047)));
+        Assert.StartsWith("250 2.1.0", await dialog.CommandAsync(mail.PadRight(2046)));
+    }
+
+    [Fact]
     public async Task BareLfDoesNotEndACommand()
     {
         await using var dialog = await OpenAsync();
