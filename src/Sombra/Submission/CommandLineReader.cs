@@ -11,7 +11,11 @@ namespace Sombra.Submission;
 /// <param name="maxLength">The longest line in octets, its CRLF included (RFC 5321 section 4.5.3.1.4).</param>
 public sealed class CommandLineReader(int maxLength)
 {
-    public enum Status { NeedMore, Line, TooLong, Malformed }
+    /// <summary><see cref="NotUtf8"/>: the line is not UTF-8; it comes decoded with U+FFFD so the
+    /// session can tell which command it was, and must be refused.</summary>
+    public enum Status { NeedMore, Line, TooLong, Malformed, NotUtf8 }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private bool _discarding;
     private bool _discardSawCr;
@@ -54,8 +58,7 @@ public sealed class CommandLineReader(int maxLength)
                 if (content.PositionOf((byte)'\n') is not null || content.PositionOf((byte)'\r') is not null
                     || content.PositionOf((byte)0) is not null)
                     return Status.Malformed;
-                line = Decode(content);
-                return Status.Line;
+                return Decode(content, out line) ? Status.Line : Status.NotUtf8;
             }
 
             // A bare LF: not the end of the line. Keep looking, unless the line, which still
@@ -87,8 +90,21 @@ public sealed class CommandLineReader(int maxLength)
         return Status.NeedMore;
     }
 
-    // Commands are ASCII; SMTPUTF8 addresses (RFC 6531) are UTF-8. Invalid UTF-8 becomes U+FFFD,
-    // which no address grammar accepts, so it is refused where it matters.
-    private static string Decode(ReadOnlySequence<byte> bytes) =>
-        bytes.IsSingleSegment ? Encoding.UTF8.GetString(bytes.FirstSpan) : Encoding.UTF8.GetString(bytes.ToArray());
+    // Commands are ASCII; SMTPUTF8 addresses (RFC 6531) are UTF-8, strictly (RFC 3629: no
+    // overlong forms, no surrogates). Decoding leniently would turn bad bytes into U+FFFD, which
+    // the local-part grammar accepts like any other non-ASCII character.
+    private static bool Decode(ReadOnlySequence<byte> bytes, out string line)
+    {
+        var span = bytes.IsSingleSegment ? bytes.FirstSpan : bytes.ToArray();
+        try
+        {
+            line = StrictUtf8.GetString(span);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            line = Encoding.UTF8.GetString(span);
+            return false;
+        }
+    }
 }

@@ -160,6 +160,14 @@ public sealed partial class SmtpSession : IAsyncDisposable
                 case CommandLineReader.Status.Malformed:
                     await BadAsync("500 5.5.2 Bare CR, bare LF or NUL in command");
                     break;
+                case CommandLineReader.Status.NotUtf8:
+                    // Only UTF-8 may stand for non-ASCII (RFC 6531 section 3.3); bad bytes name
+                    // no mailbox, and in any other command they are a syntax error.
+                    await BadAsync(line.StartsWith("MAIL ", StringComparison.OrdinalIgnoreCase)
+                        || line.StartsWith("RCPT ", StringComparison.OrdinalIgnoreCase)
+                            ? "553 5.6.7 Address is not valid UTF-8"
+                            : "500 5.5.2 Command is not valid UTF-8");
+                    break;
                 default:
                     await DispatchAsync(line);
                     break;

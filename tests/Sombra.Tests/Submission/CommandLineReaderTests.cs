@@ -80,4 +80,23 @@ public class CommandLineReaderTests
         var end = new ReadOnlySequence<byte>("\r\n"u8.ToArray());
         Assert.Equal(CommandLineReader.Status.TooLong, reader.TryRead(ref end, out _));
     }
+
+    [Fact]
+    public void InvalidUtf8IsReportedAndValidUtf8IsDecoded()
+    {
+        var reader = new CommandLineReader(512);
+        var valid = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes("RCPT TO:<jösé@example.org>\r\n"));
+        Assert.Equal(CommandLineReader.Status.Line, reader.TryRead(ref valid, out var line));
+        Assert.Equal("RCPT TO:<jösé@example.org>", line);
+
+        // A byte UTF-8 never uses, an overlong ".", a surrogate: none is UTF-8 (RFC 3629).
+        foreach (var bad in new byte[][] { [0xff], [0xc0, 0xae], [0xed, 0xa0, 0x80] })
+        {
+            var buffer = new ReadOnlySequence<byte>([.. "RCPT TO:<j"u8, .. bad, .. "@example.org>\r\nNOOP\r\n"u8]);
+            Assert.Equal(CommandLineReader.Status.NotUtf8, reader.TryRead(ref buffer, out line));
+            Assert.StartsWith("RCPT TO:<j", line); // enough to tell the command
+            Assert.Equal(CommandLineReader.Status.Line, reader.TryRead(ref buffer, out line));
+            Assert.Equal("NOOP", line);
+        }
+    }
 }
