@@ -259,6 +259,14 @@ public sealed partial class DialogTests : IAsyncLifetime
         {
             var reply = await dialog.CommandAsync(command);
             Assert.Matches(EnhancedCode(), reply);
+            Assert.Equal(reply[0], reply[4]); // RFC 2034 section 4: the classes agree
         }
+
+        // 3xx replies carry none (RFC 2034 section 4 leaves them out).
+        await dialog.CommandAsync("RSET");
+        await dialog.CommandAsync("MAIL FROM:<a@b.example>");
+        await dialog.CommandAsync("RCPT TO:<c@example.org>");
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await dialog.CommandAsync("DATA"));
+        Assert.Matches(EnhancedCode(), await dialog.CommandAsync("Subject: x\r\n\r\nx\r\n."));
     }
 }
