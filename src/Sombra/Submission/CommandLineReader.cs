@@ -8,7 +8,9 @@ namespace Sombra.Submission;
 /// a bare LF does not, so "NOOP\nQUIT\r\n" is one malformed line, not two commands. A line
 /// longer than the limit is discarded up to its CRLF without being held in memory.
 /// </summary>
-/// <param name="maxLength">The longest line in octets, its CRLF included (RFC 5321 section 4.5.3.1.4).</param>
+/// <param name="maxLength">
+/// The longest line in octets, its CRLF included (RFC 5321 section 4.5.3.1.4).
+/// </param>
 public sealed class CommandLineReader(int maxLength)
 {
     /// <summary><see cref="NotUtf8"/>: the line is not UTF-8; it comes decoded with U+FFFD so the

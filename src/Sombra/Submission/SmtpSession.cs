@@ -126,7 +126,8 @@ public sealed partial class SmtpSession : IAsyncDisposable
         {
             // The client went away or broke the stream; nothing to answer.
             outcome = "disconnected";
-            _logger.LogDebug("session {Session} transport ended: {Error}", Id, e.InnerException!.GetType().Name);
+            _logger.LogDebug("session {Session} transport ended: {Error}", Id,
+                e.InnerException!.GetType().Name);
         }
         catch (Exception e)
         {
@@ -185,7 +186,8 @@ public sealed partial class SmtpSession : IAsyncDisposable
         var argument = space < 0 ? "" : line[(space + 1)..];
 
         // Only MAIL and RCPT may carry the longer extended parameters (RFC 1869 section 4.1.2).
-        if (Encoding.UTF8.GetByteCount(line) + 2 > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
+        var octets = Encoding.UTF8.GetByteCount(line) + 2; // with its CRLF
+        if (octets > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
         {
             await BadAsync("500 5.5.2 Line too long");
             return;

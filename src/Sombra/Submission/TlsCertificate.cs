@@ -40,7 +40,8 @@ public static class TlsCertificate
     /// </summary>
     public static string? CheckConfiguredPair(SombraOptions options)
     {
-        if (options.Submission.Certificate is not { } certPath || options.Submission.CertificateKey is not { } keyPath)
+        var submission = options.Submission;
+        if (submission.Certificate is not { } certPath || submission.CertificateKey is not { } keyPath)
             return null;
         try
         {
@@ -50,8 +51,8 @@ public static class TlsCertificate
         catch (Exception e) when (e is CryptographicException or ArgumentException or IOException
             or UnauthorizedAccessException)
         {
-            return "Submission:Certificate and Submission:CertificateKey: cannot be used as a PEM certificate "
-                + $"and its private key ({e.Message.TrimEnd('.').ReplaceLineEndings(" ")})";
+            return "Submission:Certificate and Submission:CertificateKey: cannot be used as a PEM "
+                + $"certificate and its private key ({e.Message.TrimEnd('.').ReplaceLineEndings(" ")})";
         }
     }
 

@@ -80,7 +80,8 @@ public sealed class CliTests
         using var key = System.Security.Cryptography.ECDsa.Create();
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
             "CN=relay.example", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
         return (WritePem(directory, name + ".crt", certificate.ExportCertificatePem()),
             WritePem(directory, name + ".key", key.ExportPkcs8PrivateKeyPem()));
     }
@@ -98,14 +99,17 @@ public sealed class CliTests
     public async Task UnusableCertificatePairIsOneLineAndExit1(string command)
     {
         var data = TempDirectory.Create("pem");
+        const string key = "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n";
         var garbage = CertificateConfig(data, WritePem(data, "garbage.crt", "not a certificate\n"),
-            WritePem(data, "garbage.key", "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n"));
-        AssertOneLineNoStackTrace(await CliRunner.RunWithConfigAsync(garbage, null, command), "Submission:Certificate");
+            WritePem(data, "garbage.key", key));
+        var result = await CliRunner.RunWithConfigAsync(garbage, null, command);
+        AssertOneLineNoStackTrace(result, "Submission:Certificate");
 
         var (certificate, _) = SelfSigned(data, "one");
         var (_, otherKey) = SelfSigned(data, "two");
         var mismatched = CertificateConfig(data, certificate, otherKey);
-        AssertOneLineNoStackTrace(await CliRunner.RunWithConfigAsync(mismatched, null, command), "Submission:Certificate");
+        result = await CliRunner.RunWithConfigAsync(mismatched, null, command);
+        AssertOneLineNoStackTrace(result, "Submission:Certificate");
     }
 
     [Fact]
@@ -113,7 +117,8 @@ public sealed class CliTests
     {
         var data = TempDirectory.Create("pem");
         var (certificate, key) = SelfSigned(data, "good");
-        var result = await CliRunner.RunWithConfigAsync(CertificateConfig(data, certificate, key), null, "check");
+        var config = CertificateConfig(data, certificate, key);
+        var result = await CliRunner.RunWithConfigAsync(config, null, "check");
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("", result.Error);
     }

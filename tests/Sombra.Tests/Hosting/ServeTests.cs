@@ -45,7 +45,8 @@ public sealed class ServeTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "sombra.dll"), "serve", "--config", config })
+        var dll = Path.Combine(AppContext.BaseDirectory, "sombra.dll");
+        foreach (var argument in new[] { dll, "serve", "--config", config })
             start.ArgumentList.Add(argument);
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
@@ -72,7 +73,10 @@ public sealed class ServeTests
         {
             HostName = "relay.test",
             DataDirectory = TempDirectory.Create("serve-second"),
-            Submission = new { Endpoints = new[] { new { Address = $"127.0.0.1:{first.PlainPort}", Tls = "none" } } },
+            Submission = new
+            {
+                Endpoints = new[] { new { Address = $"127.0.0.1:{first.PlainPort}", Tls = "none" } },
+            },
         });
 
         var (code, output, error) = await ServeToExitAsync(config);

@@ -92,7 +92,8 @@ public class CommandLineReaderTests
         // A byte UTF-8 never uses, an overlong ".", a surrogate: none is UTF-8 (RFC 3629).
         foreach (var bad in new byte[][] { [0xff], [0xc0, 0xae], [0xed, 0xa0, 0x80] })
         {
-            var buffer = new ReadOnlySequence<byte>([.. "RCPT TO:<j"u8, .. bad, .. "@example.org>\r\nNOOP\r\n"u8]);
+            byte[] bytes = [.. "RCPT TO:<j"u8, .. bad, .. "@example.org>\r\nNOOP\r\n"u8];
+            var buffer = new ReadOnlySequence<byte>(bytes);
             Assert.Equal(CommandLineReader.Status.NotUtf8, reader.TryRead(ref buffer, out line));
             Assert.StartsWith("RCPT TO:<j", line); // enough to tell the command
             Assert.Equal(CommandLineReader.Status.Line, reader.TryRead(ref buffer, out line));

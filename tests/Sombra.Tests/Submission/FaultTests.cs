@@ -27,7 +27,8 @@ public sealed class FaultTests
     public async Task StageFailingMidMessageIsAnswered451AfterTheWholeDataAndTheSessionGoesOn()
     {
         var stages = new CapturingStages();
-        await using var relay = await TestRelay.StartAsync(o => o.Submission.TrustedNetworks.Add("127.0.0.1/32"),
+        await using var relay = await TestRelay.StartAsync(
+            o => o.Submission.TrustedNetworks.Add("127.0.0.1/32"),
             s =>
             {
                 CapturingStages.Register(s, stages);

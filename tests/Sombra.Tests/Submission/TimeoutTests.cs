@@ -33,7 +33,8 @@ public sealed class TimeoutTests : IAsyncLifetime
                     await dialog.SendAsync("x");
                 }
             }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or OperationCanceledException
+                or ObjectDisposedException)
             {
                 // The server closed the connection, or the test is done.
             }
