@@ -532,9 +532,11 @@ public sealed partial class SmtpSession : IAsyncDisposable
             _writer.Write(Encoding.UTF8.GetBytes(reply + "\r\n"));
             await _writer.FlushAsync(cts.Token);
         }
-        catch (Exception e) when (IsTransportFailure(e) || e is OperationCanceledException)
+        catch (Exception e) when (IsTransportFailure(e) || e is OperationCanceledException
+            or InvalidOperationException)
         {
-            // The connection is going away anyway.
+            // The connection is going away anyway (InvalidOperationException: its writer was
+            // already completed, by a STARTTLS whose handshake timed out).
         }
     }
 

@@ -147,8 +147,14 @@ public sealed class SubmissionServer(
             {
                 var run = session.RunAsync();
                 _sessions[session] = run;
-                await run;
-                _sessions.TryRemove(session, out _);
+                try
+                {
+                    await run;
+                }
+                finally
+                {
+                    _sessions.TryRemove(session, out _);
+                }
             }
         }
         finally

@@ -65,4 +65,27 @@ public sealed class TimeoutTests : IAsyncLifetime
             Assert.StartsWith("250 2.0.0", await dialog.CommandAsync("OP"));
         }
     }
+
+    [Fact]
+    public async Task StalledTlsHandshakeTimesOutAndTheServerGoesOn()
+    {
+        await using (var dialog = await SmtpDialog.ConnectAsync(_relay.StartTlsPort))
+        {
+            await dialog.CommandAsync("EHLO client.example");
+            Assert.StartsWith("220 2.0.0", await dialog.CommandAsync("STARTTLS"));
+            // No handshake follows: the server gives up at the command deadline.
+            Assert.True(await dialog.ClosedAsync());
+        }
+        await WaitForLogAsync("closed (timeout)");
+
+        await using var next = await SmtpDialog.ConnectAsync(_relay.StartTlsPort);
+        Assert.StartsWith("250", await next.CommandAsync("EHLO client.example"));
+    }
+
+    private async Task WaitForLogAsync(string fragment)
+    {
+        for (var i = 0; i < 100 && !_relay.Logs.All.Contains(fragment); i++)
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.Contains(fragment, _relay.Logs.All);
+    }
 }
