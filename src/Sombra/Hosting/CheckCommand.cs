@@ -16,6 +16,11 @@ public static class CheckCommand
             var options = Cli.LoadOptions(parsed, parsed.InvocationConfiguration.Error);
             if (options is null)
                 return Cli.Refused;
+            if (Submission.TlsCertificate.CheckConfiguredPair(options) is { } error)
+            {
+                parsed.InvocationConfiguration.Error.WriteLine("error: " + error);
+                return Cli.Refused;
+            }
             output.WriteLine(Render(options));
             return Cli.Ok;
         });

@@ -32,8 +32,10 @@ public static class ConfigLoader
             options = configuration.Get<SombraOptions>(o => o.ErrorOnUnknownConfiguration = true)
                 ?? new SombraOptions();
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or IOException
+            or InvalidDataException)
         {
+            // InvalidDataException: the file is not JSON (the provider wraps the parser's error).
             return (null, [Flatten(e)]);
         }
 
@@ -68,7 +70,7 @@ public static class ConfigLoader
         var messages = new List<string>();
         for (var x = e; x is not null; x = x.InnerException)
             messages.Add(x.Message);
-        return string.Join(": ", messages.Distinct());
+        return string.Join(": ", messages.Distinct().Select(m => m.TrimEnd('.').ReplaceLineEndings(" ")));
     }
 
     public static TlsMode ParseTls(string value) => value.ToLowerInvariant() switch

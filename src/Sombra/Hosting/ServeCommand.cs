@@ -17,20 +17,27 @@ public static class ServeCommand
         var command = new Command("serve", "Run the relay until SIGINT or SIGTERM");
         command.SetAction(async (parsed, cancellationToken) =>
         {
-            var options = Cli.LoadOptions(parsed, parsed.InvocationConfiguration.Error);
+            var error = parsed.InvocationConfiguration.Error;
+            var options = Cli.LoadOptions(parsed, error);
             if (options is null)
                 return Cli.Refused;
+            if (Submission.TlsCertificate.CheckConfiguredPair(options) is { } certificateError)
+            {
+                error.WriteLine("error: " + certificateError);
+                return Cli.Refused;
+            }
             using var host = BuildHost(options);
             try
             {
                 await host.RunAsync(CancellationToken.None);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException
-                or System.Net.Sockets.SocketException or InvalidOperationException)
+                or System.Net.Sockets.SocketException or InvalidOperationException
+                or System.Security.Cryptography.CryptographicException)
             {
                 // Start-up failures (a port in use, an unreadable certificate) are the operator's
                 // to fix: say so in one line, without a stack trace that might carry paths.
-                parsed.InvocationConfiguration.Error.WriteLine("error: " + e.Message);
+                error.WriteLine("error: " + e.Message.ReplaceLineEndings(" "));
                 return Cli.Refused;
             }
             return Cli.Ok;
@@ -62,6 +69,10 @@ public static class ServeCommand
             ? level : LogLevel.Information);
         // The host's own chatter ("Hosting environment", content root) names paths; keep it down.
         logging.AddFilter("Microsoft", LogLevel.Warning);
+        // A start-up failure (a port in use) is printed by serve as one line on standard error;
+        // the host's own Error line would repeat it with a stack trace. Its Critical line for a
+        // crashed background service stays.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;

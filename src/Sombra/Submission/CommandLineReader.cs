@@ -8,9 +8,16 @@ namespace Sombra.Submission;
 /// a bare LF does not, so "NOOP\nQUIT\r\n" is one malformed line, not two commands. A line
 /// longer than the limit is discarded up to its CRLF without being held in memory.
 /// </summary>
+/// <param name="maxLength">
+/// The longest line in octets, its CRLF included (RFC 5321 section 4.5.3.1.4).
+/// </param>
 public sealed class CommandLineReader(int maxLength)
 {
-    public enum Status { NeedMore, Line, TooLong, Malformed }
+    /// <summary><see cref="NotUtf8"/>: the line is not UTF-8; it comes decoded with U+FFFD so the
+    /// session can tell which command it was, and must be refused.</summary>
+    public enum Status { NeedMore, Line, TooLong, Malformed, NotUtf8 }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private bool _discarding;
     private bool _discardSawCr;
@@ -30,7 +37,8 @@ public sealed class CommandLineReader(int maxLength)
         {
             if (!reader.TryAdvanceTo((byte)'\n', advancePastDelimiter: true))
             {
-                if (buffer.Length > maxLength + 2)
+                // A line that fits has at most maxLength - 1 octets before its LF.
+                if (buffer.Length >= maxLength)
                 {
                     // No CRLF within the limit: drop what we have and skip to the end of the line.
                     _discarding = true;
@@ -46,18 +54,18 @@ public sealed class CommandLineReader(int maxLength)
             if (consumed >= 2 && candidate.Slice(consumed - 2, 1).FirstSpan[0] == (byte)'\r')
             {
                 buffer = buffer.Slice(consumed);
-                if (consumed - 2 > maxLength)
+                if (consumed > maxLength)
                     return Status.TooLong;
                 var content = candidate.Slice(0, consumed - 2);
                 if (content.PositionOf((byte)'\n') is not null || content.PositionOf((byte)'\r') is not null
                     || content.PositionOf((byte)0) is not null)
                     return Status.Malformed;
-                line = Decode(content);
-                return Status.Line;
+                return Decode(content, out line) ? Status.Line : Status.NotUtf8;
             }
 
-            // A bare LF: not the end of the line. Keep looking, unless the line is already too long.
-            if (consumed > maxLength + 2)
+            // A bare LF: not the end of the line. Keep looking, unless the line, which still
+            // needs its CRLF, can no longer fit.
+            if (consumed >= maxLength)
             {
                 buffer = buffer.Slice(consumed);
                 _discarding = true;
@@ -84,8 +92,21 @@ public sealed class CommandLineReader(int maxLength)
         return Status.NeedMore;
     }
 
-    // Commands are ASCII; SMTPUTF8 addresses (RFC 6531) are UTF-8. Invalid UTF-8 becomes U+FFFD,
-    // which no address grammar accepts, so it is refused where it matters.
-    private static string Decode(ReadOnlySequence<byte> bytes) =>
-        bytes.IsSingleSegment ? Encoding.UTF8.GetString(bytes.FirstSpan) : Encoding.UTF8.GetString(bytes.ToArray());
+    // Commands are ASCII; SMTPUTF8 addresses (RFC 6531) are UTF-8, strictly (RFC 3629: no
+    // overlong forms, no surrogates). Decoding leniently would turn bad bytes into U+FFFD, which
+    // the local-part grammar accepts like any other non-ASCII character.
+    private static bool Decode(ReadOnlySequence<byte> bytes, out string line)
+    {
+        var span = bytes.IsSingleSegment ? bytes.FirstSpan : bytes.ToArray();
+        try
+        {
+            line = StrictUtf8.GetString(span);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            line = Encoding.UTF8.GetString(span);
+            return false;
+        }
+    }
 }

@@ -61,9 +61,9 @@ public sealed class DataReader(long maxSize)
                     if (b == (byte)'.')
                     {
                         // Section 4.5.2: drop the leading dot; what follows decides whether
-                        // this is the terminator or a stuffed line.
+                        // this is the terminator or a stuffed line. The dot is not counted:
+                        // the limit of section 4.5.3.1.6 is on the line before it was added.
                         Emit(input[run..i], output);
-                        Count(1);
                         i++;
                         run = i;
                         _state = State.Dot;

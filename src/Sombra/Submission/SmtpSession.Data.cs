@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Sombra.Anonymity;
 using Sombra.Queue;
@@ -34,7 +35,9 @@ public sealed partial class SmtpSession
             return;
         }
 
+        // RFC 2034 section 4: a 3xx reply carries no enhanced status code.
         await WriteAsync("354 End data with <CR><LF>.<CR><LF>");
+        _dataUnterminated = true;
         string reply;
         try
         {
@@ -61,23 +64,38 @@ public sealed partial class SmtpSession
             useSynchronizationContext: false));
         await using var incoming = _context.Queue.CreateIncoming();
         using var scrubCancel = new CancellationTokenSource();
-        var scrub = Task.Run(() => _context.Anonymizer.ScrubAsync(
-            pipe.Reader.AsStream(), incoming.Body, facts, scrubCancel.Token));
+        var scrub = Task.Run(async () =>
+        {
+            try
+            {
+                return await _context.Anonymizer.ScrubAsync(
+                    pipe.Reader.AsStream(), incoming.Body, facts, scrubCancel.Token);
+            }
+            finally
+            {
+                // However the stage ends (a full disk throws mid-message), nothing reads the
+                // pipe any more. Completing it lets ReadDataAsync read on to the terminator
+                // instead of waiting for room that never comes, so the 451 comes in step.
+                await pipe.Reader.CompleteAsync();
+            }
+        });
 
-        Exception? transportFault = null;
+        Exception? readFault = null;
+        var stageLeftEarly = false;
         try
         {
-            await ReadDataAsync(data, pipe.Writer);
+            stageLeftEarly = await ReadDataAsync(data, pipe.Writer);
+            _dataUnterminated = false;
         }
         catch (Exception e)
         {
-            transportFault = e;
+            readFault = e;
         }
 
         // The anonymizer sees the end of the input, or the failure that cut it short.
-        if (transportFault is not null)
+        if (readFault is not null)
             scrubCancel.Cancel();
-        await pipe.Writer.CompleteAsync(transportFault);
+        await pipe.Writer.CompleteAsync(readFault);
         ScrubResult? result = null;
         Exception? scrubFault = null;
         try
@@ -88,17 +106,17 @@ public sealed partial class SmtpSession
         {
             scrubFault = e;
         }
-        await pipe.Reader.CompleteAsync();
 
-        if (transportFault is not null)
-            throw transportFault;
+        if (readFault is not null)
+            ExceptionDispatchInfo.Throw(readFault);
         if (data.FaultReply is { } refusal)
         {
             _context.Metrics.MessageRefused(data.Smuggling ? "smuggling" : data.TooBig ? "size" : "line-length");
             _logger.LogInformation("session {Session} message refused: {Code}", Id, refusal[..9]);
             return refusal;
         }
-        if (scrubFault is not null || result is null)
+        // A stage that stopped reading and still accepted saw only part of the message.
+        if (scrubFault is not null || result is null || result.Accepted && stageLeftEarly)
         {
             // The anonymizer's exception text may quote the message: log its type only.
             _logger.LogWarning("session {Session} anonymizer failed: {Error}", Id, scrubFault?.GetType().Name);
@@ -141,7 +159,8 @@ public sealed partial class SmtpSession
         }
     }
 
-    private async Task ReadDataAsync(DataReader data, PipeWriter sink)
+    /// <summary>Reads DATA to its terminator; true when the stage stopped reading before the end.</summary>
+    private async Task<bool> ReadDataAsync(DataReader data, PipeWriter sink)
     {
         var started = _context.Time.GetTimestamp();
         var deadline = _options.Submission.DataTimeout;
@@ -161,7 +180,7 @@ public sealed partial class SmtpSession
                     _timeout.Token.ThrowIfCancellationRequested();
                 }
                 _timeout.CancelAfter(Min(_options.Submission.CommandTimeout, deadline - elapsed));
-                result = await _reader.ReadAsync(_timeout.Token);
+                result = await ReadConnectionAsync(_timeout.Token);
             }
 
             var buffer = result.Buffer;
@@ -184,8 +203,9 @@ public sealed partial class SmtpSession
                 consumerGone = flush.IsCompleted;
             }
             if (!data.Finished && result.IsCompleted)
-                throw new IOException("The connection closed during DATA.");
+                throw new TransportException(new IOException("The connection closed during DATA."));
         }
+        return consumerGone;
     }
 
     /// <summary>The mixing delay of issue 6: uniform in [MinDelay, MaxDelay], fixed at submission and stored.</summary>

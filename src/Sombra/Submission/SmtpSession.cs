@@ -22,7 +22,10 @@ namespace Sombra.Submission;
 /// </summary>
 public sealed partial class SmtpSession : IAsyncDisposable
 {
-    /// <summary>RFC 5321 section 4.5.3.1.4: 512 octets; extensions may raise it (RFC 1869 allows 2048 for MAIL/RCPT).</summary>
+    /// <summary>
+    /// RFC 5321 section 4.5.3.1.4: 512 octets with the CRLF; extensions may raise it (RFC 1869
+    /// allows 2048 for MAIL/RCPT).
+    /// </summary>
     public const int MaxCommandLength = 512;
     public const int MaxExtendedCommandLength = 2048;
 
@@ -52,6 +55,9 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private bool _inTransaction;
     private bool _smtpUtf8;
     private readonly List<string> _recipients = [];
+
+    /// <summary>DATA has begun and its terminator is not yet read: the stream is mid-message.</summary>
+    private bool _dataUnterminated;
 
     private int _badCommands;
     private int _accepted;
@@ -116,17 +122,18 @@ public sealed partial class SmtpSession : IAsyncDisposable
                 ? "421 4.3.2 Service shutting down, closing connection"
                 : "421 4.4.2 Timeout, closing connection");
         }
-        catch (Exception e) when (e is IOException or SocketException or AuthenticationException
-            or ObjectDisposedException or InvalidOperationException)
+        catch (TransportException e)
         {
             // The client went away or broke the stream; nothing to answer.
             outcome = "disconnected";
-            _logger.LogDebug("session {Session} transport ended: {Error}", Id, e.GetType().Name);
+            _logger.LogDebug("session {Session} transport ended: {Error}", Id,
+                e.InnerException!.GetType().Name);
         }
         catch (Exception e)
         {
-            // A fault of ours: this connection ends, the server goes on. The exception's text
-            // may quote client input, so only its type is logged.
+            // A fault of ours outside any command (a fault inside one is answered 451 in
+            // DispatchAsync): this connection ends, the server goes on. The exception's text may
+            // quote client input, so only its type is logged.
             outcome = "fault";
             _logger.LogError("session {Session} failed: {Error}", Id, e.GetType().FullName);
             await TryWriteAsync("421 4.3.0 Internal error, closing connection");
@@ -154,6 +161,14 @@ public sealed partial class SmtpSession : IAsyncDisposable
                 case CommandLineReader.Status.Malformed:
                     await BadAsync("500 5.5.2 Bare CR, bare LF or NUL in command");
                     break;
+                case CommandLineReader.Status.NotUtf8:
+                    // Only UTF-8 may stand for non-ASCII (RFC 6531 section 3.3); bad bytes name
+                    // no mailbox, and in any other command they are a syntax error.
+                    await BadAsync(line.StartsWith("MAIL ", StringComparison.OrdinalIgnoreCase)
+                        || line.StartsWith("RCPT ", StringComparison.OrdinalIgnoreCase)
+                            ? "553 5.6.7 Address is not valid UTF-8"
+                            : "500 5.5.2 Command is not valid UTF-8");
+                    break;
                 default:
                     await DispatchAsync(line);
                     break;
@@ -171,12 +186,55 @@ public sealed partial class SmtpSession : IAsyncDisposable
         var argument = space < 0 ? "" : line[(space + 1)..];
 
         // Only MAIL and RCPT may carry the longer extended parameters (RFC 1869 section 4.1.2).
-        if (Encoding.UTF8.GetByteCount(line) > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
+        var octets = Encoding.UTF8.GetByteCount(line) + 2; // with its CRLF
+        if (octets > MaxCommandLength && verb is not ("MAIL" or "RCPT" or "AUTH"))
         {
             await BadAsync("500 5.5.2 Line too long");
             return;
         }
 
+        try
+        {
+            await RunVerbAsync(verb, argument);
+        }
+        catch (Exception e) when (e is not TransportException
+            && !(e is OperationCanceledException && _timeout.IsCancellationRequested))
+        {
+            await FaultAsync(verb, e);
+        }
+    }
+
+    /// <summary>
+    /// A fault of ours inside a command (a broken data file, an exception in a stage) is passing
+    /// trouble: 451 4.3.0, never 5xx, and the session goes on. The exception's text may quote
+    /// client input, so only its type is logged.
+    /// </summary>
+    private async Task FaultAsync(string verb, Exception e)
+    {
+        _logger.LogError("session {Session} command failed: {Error}", Id, e.GetType().FullName);
+        if (_dataUnterminated)
+        {
+            // The rest of the message is still coming and would be read as commands.
+            _quit = true;
+            await WriteAsync("421 4.3.0 Internal error, closing connection");
+            return;
+        }
+        if (verb == "DATA")
+        {
+            _refused++;
+            _context.Metrics.MessageRefused("internal");
+        }
+
+        // A failed RCPT refuses only that recipient (RFC 5321 section 3.3). Ending the
+        // transaction would turn the client's pipelined RCPTs and DATA into 503s: permanent
+        // answers to passing trouble. Every other command leaves no transaction to keep.
+        if (verb != "RCPT")
+            ResetTransaction();
+        await ReplyAsync("451 4.3.0 Temporary failure, try again later");
+    }
+
+    private async Task RunVerbAsync(string verb, string argument)
+    {
         switch (verb)
         {
             case "EHLO": await Ehlo(argument); break;
@@ -474,17 +532,18 @@ public sealed partial class SmtpSession : IAsyncDisposable
             _writer.Write(Encoding.UTF8.GetBytes(reply + "\r\n"));
             await _writer.FlushAsync(cts.Token);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException
-            or OperationCanceledException or InvalidOperationException)
+        catch (Exception e) when (IsTransportFailure(e) || e is OperationCanceledException
+            or InvalidOperationException)
         {
-            // The connection is going away anyway.
+            // The connection is going away anyway (InvalidOperationException: its writer was
+            // already completed, by a STARTTLS whose handshake timed out).
         }
     }
 
     private async Task FlushAsync()
     {
         _timeout.CancelAfter(_options.Submission.CommandTimeout);
-        await _writer.FlushAsync(_timeout.Token);
+        await FlushConnectionAsync(_timeout.Token);
     }
 
     /// <summary>
@@ -493,20 +552,28 @@ public sealed partial class SmtpSession : IAsyncDisposable
     /// </summary>
     private async Task<(CommandLineReader.Status? Status, string Line)> ReadCommandAsync()
     {
+        var waiting = false;
         while (true)
         {
             ReadResult result;
             if (_needMore || !_reader.TryRead(out result))
             {
-                await FlushAsync();
-                _timeout.CancelAfter(_options.Submission.CommandTimeout);
+                if (!waiting)
+                {
+                    // One deadline per command from when the session starts waiting for it
+                    // (RFC 5321 section 4.5.3.2.7), not per read: partial data does not extend
+                    // it, so a client trickling a byte at a time cannot hold a line open.
+                    _timeout.CancelAfter(_options.Submission.CommandTimeout);
+                    waiting = true;
+                }
+                await FlushConnectionAsync(_timeout.Token);
                 // An idle session between transactions ends at once when the server drains.
                 using var idle = _inTransaction
                     ? null
                     : CancellationTokenSource.CreateLinkedTokenSource(_timeout.Token, _draining);
                 try
                 {
-                    result = await _reader.ReadAsync(idle?.Token ?? _timeout.Token);
+                    result = await ReadConnectionAsync(idle?.Token ?? _timeout.Token);
                 }
                 catch (OperationCanceledException) when (_draining.IsCancellationRequested && !_timeout.IsCancellationRequested)
                 {

@@ -56,9 +56,15 @@ public sealed class SubmissionServer(
             {
                 if (address.AddressFamily == AddressFamily.InterNetworkV6)
                     socket.DualMode = address.Equals(IPAddress.IPv6Any);
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                AllowRebindOverTimeWait(socket);
                 socket.Bind(address);
                 socket.Listen(4096);
+            }
+            catch (SocketException e)
+            {
+                // The operator's to fix (most often another relay on the port): one clear line.
+                socket.Dispose();
+                throw new IOException($"cannot listen on {endpoint.Address}: {e.Message}", e);
             }
             catch
             {
@@ -70,6 +76,20 @@ public sealed class SubmissionServer(
         }
         foreach (var (socket, tls) in _listeners)
             _acceptLoops.Add(AcceptLoopAsync(socket, tls));
+    }
+
+    /// <summary>
+    /// Plain SO_REUSEADDR, so that a restarted relay can bind while connections of the last one
+    /// linger in TIME_WAIT. Not <see cref="SocketOptionName.ReuseAddress"/>: on Linux .NET sets
+    /// SO_REUSEPORT with it, and then a second relay binds the same port and silently takes half
+    /// the connections. Linux refuses a second listener even with SO_REUSEADDR (socket(7)).
+    /// Elsewhere the platform default applies.
+    /// </summary>
+    private static void AllowRebindOverTimeWait(Socket socket)
+    {
+        const int solSocket = 1, soReuseAddr = 2; // <asm-generic/socket.h>
+        if (OperatingSystem.IsLinux())
+            socket.SetRawSocketOption(solSocket, soReuseAddr, BitConverter.GetBytes(1));
     }
 
     private async Task AcceptLoopAsync(Socket listener, TlsMode tls)
@@ -127,8 +147,14 @@ public sealed class SubmissionServer(
             {
                 var run = session.RunAsync();
                 _sessions[session] = run;
-                await run;
-                _sessions.TryRemove(session, out _);
+                try
+                {
+                    await run;
+                }
+                finally
+                {
+                    _sessions.TryRemove(session, out _);
+                }
             }
         }
         finally

@@ -33,6 +33,29 @@ public static class TlsCertificate
         return certificate;
     }
 
+    /// <summary>
+    /// Loads the operator's PEM pair, when one is configured, so that a file that is no
+    /// certificate or a key that does not match it is a configuration error of one line (for
+    /// <c>check</c> and before <c>serve</c> starts), not a stack trace at start-up.
+    /// </summary>
+    public static string? CheckConfiguredPair(SombraOptions options)
+    {
+        var submission = options.Submission;
+        if (submission.Certificate is not { } certPath || submission.CertificateKey is not { } keyPath)
+            return null;
+        try
+        {
+            using var certificate = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+            return null;
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException or IOException
+            or UnauthorizedAccessException)
+        {
+            return "Submission:Certificate and Submission:CertificateKey: cannot be used as a PEM "
+                + $"certificate and its private key ({e.Message.TrimEnd('.').ReplaceLineEndings(" ")})";
+        }
+    }
+
     public static string Fingerprint(X509Certificate2 certificate) =>
         Convert.ToHexString(certificate.GetCertHash(HashAlgorithmName.SHA256)).ToLowerInvariant()
             .Chunk(2).Select(c => new string(c)).Aggregate((a, b) => a + ":" + b);

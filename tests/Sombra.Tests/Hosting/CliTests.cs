@@ -51,6 +51,78 @@ public sealed class CliTests
         Assert.Equal(1, (await CliRunner.RunWithConfigAsync("/nonexistent/sombra.json", null, "check")).ExitCode);
     }
 
+    private static void AssertOneLineNoStackTrace(CliRunner.Result result, string expected)
+    {
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(expected, line);
+        Assert.DoesNotContain("   at ", result.Output + result.Error);
+    }
+
+    [Theory]
+    [InlineData("check")]
+    [InlineData("serve")]
+    public async Task MalformedJsonIsOneLineAndExit1(string command)
+    {
+        var config = Config("""{ "HostName": "relay.example", """);
+        AssertOneLineNoStackTrace(await CliRunner.RunWithConfigAsync(config, null, command), "sombra.json");
+    }
+
+    private static string WritePem(string directory, string name, string text)
+    {
+        var path = Path.Combine(directory, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static (string Certificate, string Key) SelfSigned(string directory, string name)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+            "CN=relay.example", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
+        return (WritePem(directory, name + ".crt", certificate.ExportCertificatePem()),
+            WritePem(directory, name + ".key", key.ExportPkcs8PrivateKeyPem()));
+    }
+
+    private static string CertificateConfig(string data, string certificate, string key) =>
+        Config($$"""
+            { "HostName": "relay.example", "DataDirectory": "{{data}}",
+              "Submission": { "Certificate": "{{certificate}}", "CertificateKey": "{{key}}",
+                "Endpoints": [ { "Address": "127.0.0.1:0", "Tls": "starttls" } ] } }
+            """);
+
+    [Theory]
+    [InlineData("check")]
+    [InlineData("serve")]
+    public async Task UnusableCertificatePairIsOneLineAndExit1(string command)
+    {
+        var data = TempDirectory.Create("pem");
+        const string key = "-----BEGIN PRIVATE KEY-----\nbm9wZQ==\n-----END PRIVATE KEY-----\n";
+        var garbage = CertificateConfig(data, WritePem(data, "garbage.crt", "not a certificate\n"),
+            WritePem(data, "garbage.key", key));
+        var result = await CliRunner.RunWithConfigAsync(garbage, null, command);
+        AssertOneLineNoStackTrace(result, "Submission:Certificate");
+
+        var (certificate, _) = SelfSigned(data, "one");
+        var (_, otherKey) = SelfSigned(data, "two");
+        var mismatched = CertificateConfig(data, certificate, otherKey);
+        result = await CliRunner.RunWithConfigAsync(mismatched, null, command);
+        AssertOneLineNoStackTrace(result, "Submission:Certificate");
+    }
+
+    [Fact]
+    public async Task CheckAcceptsAGoodCertificatePair()
+    {
+        var data = TempDirectory.Create("pem");
+        var (certificate, key) = SelfSigned(data, "good");
+        var config = CertificateConfig(data, certificate, key);
+        var result = await CliRunner.RunWithConfigAsync(config, null, "check");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("", result.Error);
+    }
+
     [Fact]
     public async Task UsageErrorsExit2()
     {

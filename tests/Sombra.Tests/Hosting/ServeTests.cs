@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Sombra.Tests.Support;
 
@@ -33,6 +34,62 @@ public sealed class ServeTests
         Assert.Equal(0, await relay.TerminateAsync());
         Assert.StartsWith("421 4.3.2", await idle.ReadReplyAsync());
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(25), "idle sessions do not hold up a stop");
+    }
+
+    /// <summary>Runs <c>sombra serve</c> as a process that is expected to exit by itself.</summary>
+    private static async Task<(int ExitCode, string Output, string Error)> ServeToExitAsync(string config)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var dll = Path.Combine(AppContext.BaseDirectory, "sombra.dll");
+        foreach (var argument in new[] { dll, "serve", "--config", config })
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+            Assert.Fail("sombra serve kept running:\n" + await output + await error);
+        }
+        return (process.ExitCode, await output, await error);
+    }
+
+    [Fact]
+    public async Task SecondServeOnTheSamePortFailsWithOneLineAndExitsOne()
+    {
+        await using var first = await TestRelay.StartAsync();
+        var config = WriteConfig(new
+        {
+            HostName = "relay.test",
+            DataDirectory = TempDirectory.Create("serve-second"),
+            Submission = new
+            {
+                Endpoints = new[] { new { Address = $"127.0.0.1:{first.PlainPort}", Tls = "none" } },
+            },
+        });
+
+        var (code, output, error) = await ServeToExitAsync(config);
+
+        Assert.Equal(1, code);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains($"127.0.0.1:{first.PlainPort}", line);
+        Assert.Contains("in use", line);
+        Assert.DoesNotContain("   at ", output + error); // no stack trace anywhere
+
+        // The first relay still has the port to itself.
+        await using var dialog = await SmtpDialog.ConnectAsync(first.PlainPort);
+        Assert.StartsWith("220 relay.test", dialog.Greeting);
     }
 
     [Fact]

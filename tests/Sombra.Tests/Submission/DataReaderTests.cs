@@ -98,6 +98,22 @@ public class DataReaderTests
         Assert.StartsWith("500 5.5.2", reader.FaultReply);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(int.MaxValue)]
+    public void StuffingDotDoesNotCountTowardsTheLineLimit(int chunk)
+    {
+        // RFC 5321 section 4.5.3.1.6: the limit is on the line before the dot is added.
+        var line = new string('a', 998);
+        var (ok, output, _) = Run("." + line + "\r\n.\r\n", chunk: chunk);
+        Assert.False(ok.Faulted);
+        Assert.Equal(line + "\r\n", output);
+        Assert.Equal("." + line[1..] + "\r\n", Run(".." + line[1..] + "\r\n.\r\n", chunk: chunk).Output);
+
+        var (reader, _, _) = Run(".a" + line + "\r\n.\r\n", chunk: chunk);
+        Assert.True(reader.LineTooLong);
+    }
+
     [Fact]
     public void RandomStreamsNeverCrashNeverEndEarlyNeverYieldBareCrOrLf()
     {

@@ -123,6 +123,18 @@ public sealed partial class DialogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CommandLineLimitsCountTheCrLf()
+    {
+        // RFC 5321 section 4.5.3.1.4: 512 octets with the CRLF; 2048 for MAIL and RCPT.
+        await using var dialog = await OpenAsync();
+        Assert.StartsWith("250", await dialog.CommandAsync("NOOP " + new string('x', 505)));
+        Assert.StartsWith("500 5.5.2", await dialog.CommandAsync("NOOP " + new string('x', 506)));
+        var mail = "MAIL FROM:<a@b.example>";
+        Assert.StartsWith("500 5.5.2", await dialog.CommandAsync(mail.PadRight(2047)));
+        Assert.StartsWith("250 2.1.0", await dialog.CommandAsync(mail.PadRight(2046)));
+    }
+
+    [Fact]
     public async Task BareLfDoesNotEndACommand()
     {
         await using var dialog = await OpenAsync();
@@ -158,6 +170,22 @@ public sealed partial class DialogTests : IAsyncLifetime
         Assert.StartsWith("250", await dialog.CommandAsync("NOOP")); // the bad-command count starts over
         Assert.StartsWith("553 5.1.3", await dialog.CommandAsync("RCPT TO:<\"a@c\"@b.example>"));
         Assert.StartsWith("553 5.6.7", await dialog.CommandAsync("RCPT TO:<jösé@b.example>"));
+    }
+
+    [Fact]
+    public async Task InvalidUtf8IsRefusedAndValidUtf8Accepted()
+    {
+        await using var dialog = await OpenAsync();
+        Assert.StartsWith("250", await dialog.CommandAsync("MAIL FROM:<a@b.example> SMTPUTF8"));
+        await dialog.SendAsync([.. "RCPT TO:<j"u8, 0xc3, .. "se@example.org>\r\n"u8]); // truncated sequence
+        Assert.StartsWith("553 5.6.7", await dialog.ReadReplyAsync());
+        // A surrogate, which UTF-8 never encodes.
+        await dialog.SendAsync([.. "RCPT TO:<j"u8, 0xed, 0xa0, 0x80, .. "@example.org>\r\n"u8]);
+        Assert.StartsWith("553 5.6.7", await dialog.ReadReplyAsync());
+        Assert.StartsWith("250 2.1.5", await dialog.CommandAsync("RCPT TO:<jösé@example.org>"));
+        await dialog.SendAsync([.. "NOOP "u8, 0xff, .. "\r\n"u8]);
+        Assert.StartsWith("500 5.5.2", await dialog.ReadReplyAsync());
+        Assert.StartsWith("250", await dialog.CommandAsync("NOOP"));
     }
 
     [Fact]
@@ -232,6 +260,14 @@ public sealed partial class DialogTests : IAsyncLifetime
         {
             var reply = await dialog.CommandAsync(command);
             Assert.Matches(EnhancedCode(), reply);
+            Assert.Equal(reply[0], reply[4]); // RFC 2034 section 4: the classes agree
         }
+
+        // 3xx replies carry none (RFC 2034 section 4 leaves them out).
+        await dialog.CommandAsync("RSET");
+        await dialog.CommandAsync("MAIL FROM:<a@b.example>");
+        await dialog.CommandAsync("RCPT TO:<c@example.org>");
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await dialog.CommandAsync("DATA"));
+        Assert.Matches(EnhancedCode(), await dialog.CommandAsync("Subject: x\r\n\r\nx\r\n."));
     }
 }

@@ -70,10 +70,15 @@ public sealed class PostfixSink : IAsyncDisposable
         {
             var files = System.IO.Directory.GetFiles(Directory).Order().ToArray();
             // A dump is complete once smtp-sink has answered the DATA; give it a moment to close.
+            // Under load the file can still be empty then: read until every one has content and
+            // stays the same.
             if (files.Length >= count)
             {
                 await Task.Delay(200);
-                return files.Select(File.ReadAllText).ToArray();
+                var dumps = files.Select(File.ReadAllText).ToArray();
+                await Task.Delay(200);
+                if (dumps.All(d => d.Length > 0) && dumps.SequenceEqual(files.Select(File.ReadAllText)))
+                    return dumps;
             }
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{files.Length} of {count} messages arrived at the sink");
