@@ -45,7 +45,8 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 }
                 var (c, since) = _idle[^1];
                 _idle.RemoveAt(_idle.Count - 1);
-                (client, fresh) = (c, c.IsConnected && Environment.TickCount64 - since < IdleTimeout.TotalMilliseconds);
+                var young = Environment.TickCount64 - since < IdleTimeout.TotalMilliseconds;
+                (client, fresh) = (c, c.IsConnected && young);
                 return true;
             }
         }

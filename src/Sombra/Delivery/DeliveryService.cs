@@ -17,7 +17,9 @@ namespace Sombra.Delivery;
 /// </summary>
 public sealed class DeliveryService : BackgroundService
 {
-    /// <summary>How often the queue is looked at even without a wake-up (operator commands run elsewhere).</summary>
+    /// <summary>
+    /// How often the queue is looked at even without a wake-up (operator commands run elsewhere).
+    /// </summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
     private readonly IDeliveryQueue _store;
@@ -155,7 +157,8 @@ public sealed class DeliveryService : BackgroundService
             // A fault of ours, not of the next hop: the outcome may not be recorded, so taking the
             // message again at once could send it again and again. It waits, claimed, for the first
             // retry delay. Exception types only: messages may quote a reply that names a recipient.
-            _log.LogError("Delivery of {Id} failed unexpectedly ({Error}); it stays queued", id, e.GetType().Name);
+            _log.LogError("Delivery of {Id} failed unexpectedly ({Error}); it stays queued",
+                id, e.GetType().Name);
             _coolingDown[id] = _time.GetUtcNow() + _retry.First;
         }
         finally
@@ -198,7 +201,8 @@ public sealed class DeliveryService : BackgroundService
         }
         if (shape.Problem is { } problem)
         {
-            _log.LogWarning("Message {Id} refused before sending: its stored body has {Problem}", message.Id, problem);
+            _log.LogWarning("Message {Id} refused before sending: its stored body has {Problem}",
+                message.Id, problem);
             var refused = due.Select(r => new RecipientResult(r.Index, Outcome.Permanent,
                 $"554 5.6.0 the stored message has {problem} and is not sent")).ToList();
             return Merge(message, await RecordAsync(message, refused, ct));
@@ -206,7 +210,8 @@ public sealed class DeliveryService : BackgroundService
 
         var prefix = Encoding.UTF8.GetBytes(ReleaseStamp.Headers(message.Envelope.TraceHeaders, now,
             _options.Anonymity.DatePrecision));
-        var outbound = new Outbound(message, prefix, token => _store.OpenBodyAsync(message.Id, token), shape.EndsWithCrlf);
+        var outbound = new Outbound(message, prefix, token => _store.OpenBodyAsync(message.Id, token),
+            shape.EndsWithCrlf);
 
         var groups = _perDomain
             ? due.GroupBy(r => SmtpPath.DomainOf(r.Address)).Select(g => (g.Key, g.ToList())).ToList()
@@ -292,7 +297,8 @@ public sealed class DeliveryService : BackgroundService
         }
         _log.LogInformation("Message {Id}: {Delivered} delivered, {Deferred} deferred, {Failed} failed",
             message.Id, outcomes.Count(o => o.State == RecipientState.Delivered),
-            outcomes.Count(o => o.State == RecipientState.Pending), outcomes.Count(o => o.State == RecipientState.Failed));
+            outcomes.Count(o => o.State == RecipientState.Pending),
+            outcomes.Count(o => o.State == RecipientState.Failed));
     }
 
     // Every recipient is final: report the failures (when there is somewhere to report them), then
