@@ -45,7 +45,7 @@ public sealed partial class SmtpSession
             return;
         }
 
-        if (_context.Abuse.AuthBlocked(_clientKey))
+        if (_context.Abuse.AuthBlocked(_client))
         {
             _quit = true;
             await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");
@@ -67,7 +67,7 @@ public sealed partial class SmtpSession
 
         // After a few failures from this network every answer comes later, so guessing
         // passwords gets slow long before the network is shut out.
-        var delay = _context.Abuse.AuthDelay(_clientKey);
+        var delay = _context.Abuse.AuthDelay(_client);
         if (delay > TimeSpan.Zero)
         {
             await FlushAsync();
@@ -80,7 +80,7 @@ public sealed partial class SmtpSession
         if (!ok)
         {
             _logger.LogInformation("session {Session} authentication failed", Id);
-            if (_context.Abuse.AuthFailed(_clientKey))
+            if (_context.Abuse.AuthFailed(_client))
             {
                 _quit = true;
                 await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");

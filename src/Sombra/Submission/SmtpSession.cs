@@ -31,7 +31,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private readonly Socket _socket;
     private readonly TlsMode _endpointTls;
     private readonly IPAddress _client;
-    private readonly string _clientKey;
     private readonly ILogger _logger;
     private readonly CancellationToken _draining;
     private readonly CancellationTokenSource _timeout;
@@ -68,7 +67,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
         _socket = socket;
         _endpointTls = endpointTls;
         _client = ((IPEndPoint)socket.RemoteEndPoint!).Address;
-        _clientKey = context.ClientKeys.For(_client);
         _logger = context.Logger;
         _draining = draining;
         _timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
@@ -84,11 +82,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
     /// TrustedNetworks may relay.
     /// </summary>
     private bool AuthAllowed => _tls && _options.Submission.RequireAuthentication;
-
-    /// <summary>The rate limits that apply: the client's network, and the account if any.</summary>
-    private string[] LimitKeys => _account is null
-        ? [_clientKey]
-        : [_clientKey, _context.ClientKeys.ForAccount(_account)];
 
     private static (PipeReader, PipeWriter) Transport(Stream stream) => (
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
@@ -276,7 +269,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("530 5.7.0 Authentication required");
             return;
         }
-        if (_context.Abuse.MessageLimitReached(LimitKeys))
+        if (_context.Abuse.MessageLimitReached(_client, _account))
         {
             _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
@@ -364,7 +357,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("550 5.7.1 Delivery to this recipient is not possible through this relay");
             return;
         }
-        if (_context.Abuse.RecipientLimitReached(LimitKeys, _recipients.Count + 1))
+        if (_context.Abuse.RecipientLimitReached(_client, _account, _recipients.Count + 1))
         {
             _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Recipient rate limit reached, try again later");
