@@ -36,36 +36,86 @@ public sealed class AbuseControls
         _swept = time.GetUtcNow();
     }
 
-    /// <summary>True when one more message would pass a limit for this client or account.</summary>
-    public bool MessageLimitReached(IPAddress client, string? account)
-    {
-        if (_limits.MessagesPerHour == 0)
-            return false;
-        var keys = LimitKeys(client, account);
-        lock (_lock)
-            return keys.Any(k => _usage.Get(k).Messages(Now) >= _limits.MessagesPerHour);
-    }
-
-    /// <summary>True when <paramref name="pending"/> more recipients would pass a limit.</summary>
-    public bool RecipientLimitReached(IPAddress client, string? account, int pending)
-    {
-        if (_limits.RecipientsPerHour == 0)
-            return false;
-        var keys = LimitKeys(client, account);
-        lock (_lock)
-            return keys.Any(k => _usage.Get(k).Recipients(Now) + pending > _limits.RecipientsPerHour);
-    }
-
-    public void RecordMessage(IPAddress client, string? account, int recipients)
+    /// <summary>
+    /// Takes one message from the allowance of this client and account, at MAIL, or refuses
+    /// (false). Taking at once, not counting after DATA, is what stops parallel sessions from
+    /// all passing the check before any of them is counted.
+    /// </summary>
+    public bool TryReserveMessage(IPAddress client, string? account, out Reservation reservation)
     {
         if (_limits.MessagesPerHour == 0 && _limits.RecipientsPerHour == 0)
-            return;
+        {
+            reservation = new Reservation(this, []);
+            return true;
+        }
         var keys = LimitKeys(client, account);
         lock (_lock)
         {
-            foreach (var key in keys)
-                _usage.Get(key).Add(Now, recipients);
+            var now = Now;
+            var usages = keys.Select(_usage.Get).ToArray();
+            if (_limits.MessagesPerHour > 0 && usages.Any(u => u.Messages(now) >= _limits.MessagesPerHour))
+            {
+                reservation = null!;
+                return false;
+            }
+            reservation = new Reservation(this, usages);
+            foreach (var usage in usages)
+                usage.Add(reservation.Use);
             SweepNow();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// What a transaction has taken from the allowance: one message and its recipients so far.
+    /// It stands once the message is queued (<see cref="Keep"/>); any other end of the
+    /// transaction gives it back (<see cref="Release"/>), so a refused or abandoned message
+    /// costs nothing.
+    /// </summary>
+    public sealed class Reservation
+    {
+        private readonly AbuseControls _owner;
+        private readonly Usage[] _usages;
+        private bool _settled;
+
+        internal Reservation(AbuseControls owner, Usage[] usages)
+        {
+            _owner = owner;
+            _usages = usages;
+            Use = new Usage.Event(owner.Now);
+        }
+
+        internal Usage.Event Use { get; }
+
+        /// <summary>Takes one more recipient, at RCPT, or refuses (false).</summary>
+        public bool TryAddRecipient()
+        {
+            var limit = _owner._limits.RecipientsPerHour;
+            lock (_owner._lock)
+            {
+                if (limit > 0 && _usages.Any(u => u.Recipients(_owner.Now) + 1 > limit))
+                    return false;
+                Use.Recipients++;
+                return true;
+            }
+        }
+
+        public void Keep()
+        {
+            lock (_owner._lock)
+                _settled = true;
+        }
+
+        public void Release()
+        {
+            lock (_owner._lock)
+            {
+                if (_settled)
+                    return;
+                _settled = true;
+                foreach (var usage in _usages)
+                    usage.Remove(Use);
+            }
         }
     }
 
@@ -120,10 +170,16 @@ public sealed class AbuseControls
         _auth.Sweep(f => f.Count(now, _limits) == 0);
     }
 
-    /// <summary>Messages and recipients in the last hour, oldest first. The owner locks.</summary>
-    private sealed class Usage
+    /// <summary>Messages and recipients in the last hour, taken or kept. The owner locks.</summary>
+    internal sealed class Usage
     {
-        private readonly Queue<(DateTimeOffset At, int Recipients)> _events = new();
+        internal sealed class Event(DateTimeOffset at)
+        {
+            public DateTimeOffset At { get; } = at;
+            public int Recipients { get; set; }
+        }
+
+        private readonly List<Event> _events = [];
 
         public int Messages(DateTimeOffset now)
         {
@@ -137,13 +193,11 @@ public sealed class AbuseControls
             return _events.Sum(e => e.Recipients);
         }
 
-        public void Add(DateTimeOffset now, int recipients) => _events.Enqueue((now, recipients));
+        public void Add(Event use) => _events.Add(use);
 
-        private void Expire(DateTimeOffset now)
-        {
-            while (_events.Count > 0 && now - _events.Peek().At >= Window)
-                _events.Dequeue();
-        }
+        public void Remove(Event use) => _events.Remove(use);
+
+        private void Expire(DateTimeOffset now) => _events.RemoveAll(e => now - e.At >= Window);
     }
 
     /// <summary>Failures within the block duration: they decay, so a typo is forgotten. The owner locks.</summary>

@@ -51,6 +51,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private bool _inTransaction;
     private bool _smtpUtf8;
     private readonly List<string> _recipients = [];
+    private AbuseControls.Reservation? _reservation;
 
     private int _badCommands;
     private int _accepted;
@@ -269,12 +270,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("530 5.7.0 Authentication required");
             return;
         }
-        if (_context.Abuse.MessageLimitReached(_client, _account))
-        {
-            _context.Metrics.MessageRefused("rate");
-            await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
-            return;
-        }
 
         var smtpUtf8 = false;
         foreach (var parameter in parameters)
@@ -310,8 +305,17 @@ public sealed partial class SmtpSession : IAsyncDisposable
             return;
         }
 
+        // Taken now and given back if no message comes of it (ResetTransaction).
+        if (!_context.Abuse.TryReserveMessage(_client, _account, out var reservation))
+        {
+            _context.Metrics.MessageRefused("rate");
+            await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
+            return;
+        }
+
         // The reverse path is checked and forgotten: the message leaves with the anonymous
         // sender, and a bounce goes to the account's notification address, never back here.
+        _reservation = reservation;
         _inTransaction = true;
         _smtpUtf8 = smtpUtf8;
         await ReplyAsync("250 2.1.0 Sender OK");
@@ -357,7 +361,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("550 5.7.1 Delivery to this recipient is not possible through this relay");
             return;
         }
-        if (_context.Abuse.RecipientLimitReached(_client, _account, _recipients.Count + 1))
+        if (!_reservation!.TryAddRecipient())
         {
             _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Recipient rate limit reached, try again later");
@@ -386,6 +390,8 @@ public sealed partial class SmtpSession : IAsyncDisposable
 
     private void ResetTransaction()
     {
+        _reservation?.Release();
+        _reservation = null;
         _inTransaction = false;
         _smtpUtf8 = false;
         _recipients.Clear();
@@ -583,6 +589,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        ResetTransaction(); // a dropped connection gives back what its transaction had taken
         try
         {
             await _writer.CompleteAsync();
