@@ -8,7 +8,7 @@ namespace Sombra.Submission;
 /// network (issue 6). All of it lives in memory, keyed by <see cref="ClientKeys"/> hashes:
 /// nothing here could tell a seized machine who sent what.
 /// </summary>
-public sealed class AbuseControls
+public sealed partial class AbuseControls
 {
     public static readonly TimeSpan Window = TimeSpan.FromHours(1);
 
@@ -119,41 +119,6 @@ public sealed class AbuseControls
         }
     }
 
-    /// <summary>Whether AUTH (and new connections) from this network are refused for now.</summary>
-    public bool AuthBlocked(IPAddress client)
-    {
-        var key = _keys.Network(client);
-        lock (_lock)
-            return _auth.Find(key)?.Count(Now, _limits) >= _limits.AuthFailuresBeforeBlock;
-    }
-
-    /// <summary>How long to wait before answering this network's next AUTH attempt.</summary>
-    public TimeSpan AuthDelay(IPAddress client)
-    {
-        var key = _keys.Network(client);
-        int count;
-        lock (_lock)
-            count = _auth.Find(key)?.Count(Now, _limits) ?? 0;
-        var excess = count - _limits.AuthFailuresBeforeDelay;
-        if (excess < 0)
-            return TimeSpan.Zero;
-        var delay = _limits.AuthFailureDelay * Math.Pow(2, Math.Min(excess, 10));
-        return delay < MaxAuthDelay ? delay : MaxAuthDelay;
-    }
-
-    /// <summary>Counts a failure; true when the network is now blocked.</summary>
-    public bool AuthFailed(IPAddress client)
-    {
-        var key = _keys.Network(client);
-        lock (_lock)
-        {
-            var failures = _auth.Get(key);
-            failures.Add(Now);
-            SweepNow();
-            return failures.Count(Now, _limits) >= _limits.AuthFailuresBeforeBlock;
-        }
-    }
-
     private ClientKeys.Hash[] LimitKeys(IPAddress client, string? account) => account is null
         ? [_keys.Network(client)]
         : [_keys.Network(client), _keys.Account(account)];
@@ -167,7 +132,7 @@ public sealed class AbuseControls
             return;
         _swept = now;
         _usage.Sweep(u => u.Messages(now) == 0);
-        _auth.Sweep(f => f.Count(now, _limits) == 0);
+        _auth.Sweep(f => f.Empty(now, _limits));
     }
 
     /// <summary>Messages and recipients in the last hour, taken or kept. The owner locks.</summary>
@@ -198,20 +163,5 @@ public sealed class AbuseControls
         public void Remove(Event use) => _events.Remove(use);
 
         private void Expire(DateTimeOffset now) => _events.RemoveAll(e => now - e.At >= Window);
-    }
-
-    /// <summary>Failures within the block duration: they decay, so a typo is forgotten. The owner locks.</summary>
-    private sealed class AuthFailures
-    {
-        private readonly Queue<DateTimeOffset> _failures = new();
-
-        public void Add(DateTimeOffset now) => _failures.Enqueue(now);
-
-        public int Count(DateTimeOffset now, LimitsOptions limits)
-        {
-            while (_failures.Count > 0 && now - _failures.Peek() >= limits.AuthBlockDuration)
-                _failures.Dequeue();
-            return _failures.Count;
-        }
     }
 }
