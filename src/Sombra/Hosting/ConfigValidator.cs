@@ -95,6 +95,9 @@ public static class ConfigValidator
         var l = o.Limits;
         Check(l.MessagesPerHour >= 0 && l.RecipientsPerHour >= 0,
             "Limits:MessagesPerHour and Limits:RecipientsPerHour: must not be negative (0 is unlimited)");
+        for (var i = 0; i < l.SharedNetworks.Count; i++)
+            Check(IPNetwork.TryParse(l.SharedNetworks[i], out _),
+                $"Limits:SharedNetworks:{i}: '{l.SharedNetworks[i]}' is not a CIDR network");
 
         if (o.Metrics.Endpoint is not null)
             Check(ConfigLoader.TryParseEndpoint(o.Metrics.Endpoint, out _),

@@ -4,8 +4,9 @@ using Sombra.Hosting;
 namespace Sombra.Submission;
 
 /// <summary>
-/// AUTH throttling: after a few failures each answer comes later, and at the limit the key is
-/// shut out for <c>Limits:AuthBlockDuration</c>. An attempt counts from before its password is
+/// AUTH throttling per client network (per attempted account name for a shared network): after
+/// a few failures each answer comes later, and at the limit the network, or that name, is shut
+/// out for <c>Limits:AuthBlockDuration</c>. An attempt counts from before its password is
 /// checked, so parallel connections cannot between them have more passwords checked than the
 /// limit allows.
 /// </summary>
@@ -21,9 +22,14 @@ public sealed partial class AbuseControls
         Blocked,
     }
 
-    /// <summary>Whether AUTH (and new connections) from this network are refused for now.</summary>
+    /// <summary>
+    /// Whether AUTH (and new connections) from this network are refused for now; never for a
+    /// shared network, whose failures count per account name.
+    /// </summary>
     public bool AuthBlocked(IPAddress client)
     {
+        if (Shared(client))
+            return false;
         var key = _keys.Network(client);
         lock (_lock)
             return _auth.Find(key)?.Failures(Now, _limits) >= _limits.AuthFailuresBeforeBlock;
@@ -32,7 +38,7 @@ public sealed partial class AbuseControls
     /// <summary>Counts an AUTH attempt before its password is checked; dispose it when done.</summary>
     public AuthAttempt BeginAuth(IPAddress client, string user)
     {
-        var key = _keys.Network(client);
+        var key = Shared(client) ? _keys.AuthName(user) : _keys.Network(client);
         lock (_lock)
         {
             var tally = _auth.Get(key);

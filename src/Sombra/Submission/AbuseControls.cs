@@ -8,6 +8,12 @@ namespace Sombra.Submission;
 /// network (issue 6). All of it lives in memory, keyed by <see cref="ClientKeys"/> hashes:
 /// nothing here could tell a seized machine who sent what.
 /// </summary>
+/// <remarks>
+/// Clients in <c>Limits:SharedNetworks</c> (a Tor onion service's 127.0.0.1, a large NAT) are
+/// many people behind one address: per-network limits would let one of them shut out all the
+/// others. For them only the per-account limits apply, and AUTH failures count per attempted
+/// account name.
+/// </remarks>
 public sealed partial class AbuseControls
 {
     public static readonly TimeSpan Window = TimeSpan.FromHours(1);
@@ -19,6 +25,7 @@ public sealed partial class AbuseControls
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(10);
 
     private readonly LimitsOptions _limits;
+    private readonly IPNetwork[] _shared;
     private readonly ClientKeys _keys;
     private readonly TimeProvider _time;
 
@@ -31,6 +38,7 @@ public sealed partial class AbuseControls
     public AbuseControls(SombraOptions options, ClientKeys keys, TimeProvider time)
     {
         _limits = options.Limits;
+        _shared = _limits.SharedNetworks.Select(n => IPNetwork.Parse(n)).ToArray();
         _keys = keys;
         _time = time;
         _swept = time.GetUtcNow();
@@ -119,9 +127,20 @@ public sealed partial class AbuseControls
         }
     }
 
-    private ClientKeys.Hash[] LimitKeys(IPAddress client, string? account) => account is null
-        ? [_keys.Network(client)]
-        : [_keys.Network(client), _keys.Account(account)];
+    private ClientKeys.Hash[] LimitKeys(IPAddress client, string? account) => (Shared(client), account) switch
+    {
+        (true, null) => [],
+        (true, _) => [_keys.Account(account)],
+        (false, null) => [_keys.Network(client)],
+        (false, _) => [_keys.Network(client), _keys.Account(account)],
+    };
+
+    private bool Shared(IPAddress client)
+    {
+        if (client.IsIPv4MappedToIPv6)
+            client = client.MapToIPv4();
+        return _shared.Any(n => n.Contains(client));
+    }
 
     private DateTimeOffset Now => _time.GetUtcNow();
 
