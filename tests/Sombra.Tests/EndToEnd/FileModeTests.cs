@@ -45,13 +45,15 @@ public sealed class FileModeTests
             await dialog.CommandAsync("RCPT TO:<r@example.org>");
             await dialog.CommandAsync("DATA");
             // Larger than the inline limit, so the body goes to a file in queue/.
-            await dialog.SendAsync("Subject: s\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 100))
-                + ".\r\n");
+            var line = new string('x', 998) + "\r\n";
+            await dialog.SendAsync("Subject: s\r\n\r\n" + string.Concat(Enumerable.Repeat(line, 100)) + ".\r\n");
             Assert.StartsWith("250", await dialog.ReadReplyAsync());
         }
 
-        var entries = Directory.EnumerateFileSystemEntries(data, "*", SearchOption.AllDirectories).Prepend(data).ToList();
-        foreach (var name in new[] { "queue.db", "queue.db-wal", "queue.db-shm", "accounts.json", "optout.key", "tls", "queue" })
+        var entries = Directory.EnumerateFileSystemEntries(data, "*", SearchOption.AllDirectories)
+            .Prepend(data).ToList();
+        string[] expected = ["queue.db", "queue.db-wal", "queue.db-shm", "accounts.json", "optout.key", "tls", "queue"];
+        foreach (var name in expected)
             Assert.Contains(Path.Combine(data, name), entries);
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(data, "queue"), "*", SearchOption.AllDirectories));
         foreach (var entry in entries)

@@ -145,7 +145,8 @@ public sealed class NoTraceAtRestTests
         }
 
         // Held by mixing: both wait in the queue, with the --notify address, and the WAL is there.
-        Assert.True(File.Exists(Path.Combine(data, "queue.db-wal")) && File.Exists(Path.Combine(data, "queue.db-shm")));
+        Assert.True(File.Exists(Path.Combine(data, "queue.db-wal")));
+        Assert.True(File.Exists(Path.Combine(data, "queue.db-shm")));
         AssertNoTokenInDirectory(data, RefusedTokens);
 
         // The editor's copy and the failure report reach the sink; neither names the client.
@@ -153,7 +154,8 @@ public sealed class NoTraceAtRestTests
         Assert.Equal(2, arrived.Count);
         var report = Assert.Single(arrived, m => m.Recipients.Contains("maria-notify@example.net"));
         // It quotes the next hop's reply, which quoted back what Sombra sent it.
-        Assert.Contains("refused mail from <anonymous@relay.test> (helo relay.test)", Encoding.UTF8.GetString(report.Content));
+        Assert.Contains("refused mail from <anonymous@relay.test> (helo relay.test)",
+            Encoding.UTF8.GetString(report.Content));
         foreach (var received in arrived)
             foreach (var token in RefusedTokens)
                 Assert.DoesNotContain(token, Encoding.UTF8.GetString(received.Content) + received.MailFrom);

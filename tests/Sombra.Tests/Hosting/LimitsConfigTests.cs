@@ -35,7 +35,8 @@ public sealed class LimitsConfigTests
         var result = await CheckAsync("""{ "AuthBlockDuration": "2d" }""");
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("Limits:AuthBlockDuration", result.Error);
-        Assert.Equal(0, (await CheckAsync("""{ "AuthBlockDuration": "1d", "SharedNetworks": ["::1/128"] }""")).ExitCode);
+        var day = await CheckAsync("""{ "AuthBlockDuration": "1d", "SharedNetworks": ["::1/128"] }""");
+        Assert.Equal(0, day.ExitCode);
     }
 
     [Fact]

@@ -11,7 +11,8 @@ public sealed class NfcTests
     [Fact]
     public async Task AgreesWithPythonOnEveryCodePointAndOnRandomSequences()
     {
-        var singles = Enumerable.Range(0, 0x30000).Where(cp => cp is < 0xD800 or > 0xDFFF).Select(char.ConvertFromUtf32);
+        var singles = Enumerable.Range(0, 0x30000).Where(cp => cp is < 0xD800 or > 0xDFFF)
+            .Select(char.ConvertFromUtf32);
 
         // Sequences that exercise ordering and composition: bases, precomposed letters, marks
         // of several classes, Hangul jamo and syllables.
