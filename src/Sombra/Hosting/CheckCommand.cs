@@ -21,10 +21,23 @@ public static class CheckCommand
                 parsed.InvocationConfiguration.Error.WriteLine("error: " + error);
                 return Cli.Refused;
             }
+            foreach (var warning in Warnings(options))
+                parsed.InvocationConfiguration.Error.WriteLine("warning: " + warning);
             output.WriteLine(Render(options));
             return Cli.Ok;
         });
         return command;
+    }
+
+    /// <summary>Settings that are valid but probably not meant; they do not stop the relay.</summary>
+    public static IEnumerable<string> Warnings(SombraOptions options)
+    {
+        // Mask mode must look like ordinary mail, and the default sender says the opposite.
+        var sender = options.Anonymity.SenderAddress ?? "";
+        var local = sender[..Math.Max(0, sender.LastIndexOf('@'))];
+        if (options.Anonymity.Mode == "mask" && local.Contains("anonym", StringComparison.OrdinalIgnoreCase))
+            yield return $"Anonymity:SenderAddress: '{sender}' tells every recipient that the message was "
+                + "anonymized, which mask mode must never do; set an ordinary-looking address";
     }
 
     /// <summary>The settings as JSON, durations in configuration form and secrets replaced.</summary>

@@ -98,6 +98,15 @@ public static class ConfigValidator
         var l = o.Limits;
         Check(l.MessagesPerHour >= 0 && l.RecipientsPerHour >= 0,
             "Limits:MessagesPerHour and Limits:RecipientsPerHour: must not be negative (0 is unlimited)");
+        Check(l.AuthFailuresBeforeDelay >= 0, "Limits:AuthFailuresBeforeDelay: must not be negative");
+        Check(l.AuthFailureDelay >= TimeSpan.Zero, "Limits:AuthFailureDelay: must not be negative");
+        Check(l.AuthFailuresBeforeBlock > 0, "Limits:AuthFailuresBeforeBlock: must be positive");
+        // A block must not outlive the client key it is kept under: that is found for a day at least.
+        Check(l.AuthBlockDuration > TimeSpan.Zero && l.AuthBlockDuration <= Submission.ClientKeys.Rotation,
+            "Limits:AuthBlockDuration: must be positive and at most 1d");
+        for (var i = 0; i < l.SharedNetworks.Count; i++)
+            Check(IPNetwork.TryParse(l.SharedNetworks[i], out _),
+                $"Limits:SharedNetworks:{i}: '{l.SharedNetworks[i]}' is not a CIDR network");
 
         if (o.Metrics.Endpoint is not null)
             Check(ConfigLoader.TryParseEndpoint(o.Metrics.Endpoint, out _),

@@ -120,6 +120,8 @@ public sealed class LimitsOptions
     public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(2);
     public int AuthFailuresBeforeBlock { get; set; } = 10;
     public TimeSpan AuthBlockDuration { get; set; } = TimeSpan.FromMinutes(15);
+    /// <summary>CIDR networks of many users behind one address (Tor): no per-network limits there.</summary>
+    public List<string> SharedNetworks { get; set; } = [];
 }
 
 public sealed class MetricsOptions

@@ -45,7 +45,7 @@ public sealed partial class SmtpSession
             return;
         }
 
-        if (_context.Abuse.AuthBlocked(_clientKey))
+        if (_context.Abuse.AuthBlocked(_client))
         {
             _quit = true;
             await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");
@@ -65,13 +65,27 @@ public sealed partial class SmtpSession
 
         var (user, password) = credentials.Value;
 
-        // After a few failures from this network every answer comes later, so guessing
-        // passwords gets slow long before the network is shut out.
-        var delay = _context.Abuse.AuthDelay(_clientKey);
-        if (delay > TimeSpan.Zero)
+        // Counted before the password is checked, so that parallel connections cannot between
+        // them have more passwords checked than the limit allows.
+        using var attempt = _context.Abuse.BeginAuth(_client, user);
+        if (attempt.Verdict == AbuseControls.AuthVerdict.Blocked)
+        {
+            _quit = true;
+            await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");
+            return;
+        }
+        if (attempt.Verdict == AbuseControls.AuthVerdict.Busy)
+        {
+            await ReplyAsync("454 4.7.0 Temporary authentication failure, try again later");
+            return;
+        }
+
+        // After a few failures every answer comes later, so guessing passwords gets slow long
+        // before the client is shut out.
+        if (attempt.Delay > TimeSpan.Zero)
         {
             await FlushAsync();
-            await Task.Delay(delay, _context.Time, _timeout.Token);
+            await Task.Delay(attempt.Delay, _context.Time, _timeout.Token);
         }
 
         // PBKDF2 with 600,000 rounds takes a while; keep it off the I/O threads.
@@ -80,7 +94,7 @@ public sealed partial class SmtpSession
         if (!ok)
         {
             _logger.LogInformation("session {Session} authentication failed", Id);
-            if (_context.Abuse.AuthFailed(_clientKey))
+            if (attempt.Failed())
             {
                 _quit = true;
                 await WriteAsync("421 4.7.0 Too many authentication failures, closing connection");

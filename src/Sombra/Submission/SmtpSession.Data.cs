@@ -142,7 +142,7 @@ public sealed partial class SmtpSession
         try
         {
             var id = await _context.Queue.CommitAsync(incoming, envelope, CancellationToken.None);
-            _context.Abuse.RecordMessage(LimitKeys, facts.Recipients.Count);
+            _reservation!.Keep();
             _context.Metrics.MessageAccepted();
             // Not the queue id: delivery logs it at release, and the two lines together would
             // tie the moment of submission to the message that leaves, undoing any mixing.

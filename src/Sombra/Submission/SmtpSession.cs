@@ -34,7 +34,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private readonly Socket _socket;
     private readonly TlsMode _endpointTls;
     private readonly IPAddress _client;
-    private readonly string _clientKey;
     private readonly ILogger _logger;
     private readonly CancellationToken _draining;
     private readonly CancellationTokenSource _timeout;
@@ -55,6 +54,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
     private bool _inTransaction;
     private bool _smtpUtf8;
     private readonly List<string> _recipients = [];
+    private AbuseControls.Reservation? _reservation;
 
     /// <summary>DATA has begun and its terminator is not yet read: the stream is mid-message.</summary>
     private bool _dataUnterminated;
@@ -74,7 +74,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
         _socket = socket;
         _endpointTls = endpointTls;
         _client = ((IPEndPoint)socket.RemoteEndPoint!).Address;
-        _clientKey = context.ClientKeys.For(_client);
         _logger = context.Logger;
         _draining = draining;
         _timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
@@ -90,11 +89,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
     /// TrustedNetworks may relay.
     /// </summary>
     private bool AuthAllowed => _tls && _options.Submission.RequireAuthentication;
-
-    /// <summary>The rate limits that apply: the client's network, and the account if any.</summary>
-    private string[] LimitKeys => _account is null
-        ? [_clientKey]
-        : [_clientKey, _context.ClientKeys.ForAccount(_account)];
 
     private static (PipeReader, PipeWriter) Transport(Stream stream) => (
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true)),
@@ -334,12 +328,6 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("530 5.7.0 Authentication required");
             return;
         }
-        if (_context.Abuse.MessageLimitReached(LimitKeys))
-        {
-            _context.Metrics.MessageRefused("rate");
-            await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
-            return;
-        }
 
         var smtpUtf8 = false;
         foreach (var parameter in parameters)
@@ -375,8 +363,17 @@ public sealed partial class SmtpSession : IAsyncDisposable
             return;
         }
 
+        // Taken now and given back if no message comes of it (ResetTransaction).
+        if (!_context.Abuse.TryReserveMessage(_client, _account, out var reservation))
+        {
+            _context.Metrics.MessageRefused("rate");
+            await ReplyAsync("450 4.7.1 Message rate limit reached, try again later");
+            return;
+        }
+
         // The reverse path is checked and forgotten: the message leaves with the anonymous
         // sender, and a bounce goes to the account's notification address, never back here.
+        _reservation = reservation;
         _inTransaction = true;
         _smtpUtf8 = smtpUtf8;
         await ReplyAsync("250 2.1.0 Sender OK");
@@ -422,7 +419,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
             await ReplyAsync("550 5.7.1 Delivery to this recipient is not possible through this relay");
             return;
         }
-        if (_context.Abuse.RecipientLimitReached(LimitKeys, _recipients.Count + 1))
+        if (!_reservation!.TryAddRecipient())
         {
             _context.Metrics.MessageRefused("rate");
             await ReplyAsync("450 4.7.1 Recipient rate limit reached, try again later");
@@ -451,6 +448,8 @@ public sealed partial class SmtpSession : IAsyncDisposable
 
     private void ResetTransaction()
     {
+        _reservation?.Release();
+        _reservation = null;
         _inTransaction = false;
         _smtpUtf8 = false;
         _recipients.Clear();
@@ -657,6 +656,7 @@ public sealed partial class SmtpSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        ResetTransaction(); // a dropped connection gives back what its transaction had taken
         try
         {
             await _writer.CompleteAsync();

@@ -125,7 +125,8 @@ public sealed class SubmissionServer(
     {
         socket.NoDelay = true;
         metrics.SessionOpened();
-        var client = clientKeys.For(((IPEndPoint)socket.RemoteEndPoint!).Address);
+        var address = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+        var client = clientKeys.For(address);
         var total = Interlocked.Increment(ref _connections);
         var mine = _perClient.AddOrUpdate(client, 1, (_, n) => n + 1);
         try
@@ -136,7 +137,7 @@ public sealed class SubmissionServer(
                 await RefuseAsync(socket, tls, "Too many connections, try again later", "over the connection limit");
                 return;
             }
-            if (abuse.AuthBlocked(client))
+            if (abuse.AuthBlocked(address))
             {
                 metrics.MessageRefused("auth-blocked");
                 await RefuseAsync(socket, tls, "Too many authentication failures, try again later", "auth-blocked");

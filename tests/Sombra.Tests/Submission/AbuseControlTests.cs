@@ -6,7 +6,7 @@ namespace Sombra.Tests.Submission;
 /// <summary>Rate limits, AUTH throttling and recipient opt-out, through the real server.</summary>
 public sealed class AbuseControlTests
 {
-    private static async Task<string> SubmitAsync(SmtpDialog dialog, params string[] recipients)
+    internal static async Task<string> SubmitAsync(SmtpDialog dialog, params string[] recipients)
     {
         var mail = await dialog.CommandAsync("MAIL FROM:<a@client.example>");
         if (!mail.StartsWith("250"))

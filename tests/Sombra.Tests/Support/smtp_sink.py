@@ -1,7 +1,8 @@
 """A next hop for the delivery tests: aiosmtpd on 127.0.0.1, ephemeral port (printed as PORT n).
 
-Recipients decide the answer: local part starting with "reject" gets 550 at RCPT, "defer" gets
-451 at RCPT, "flaky" gets 451 the first time and 250 after. --data-fail N answers the first N
+Recipients decide the answer: local part starting with "reject" gets 550 at RCPT, "echo" gets
+550 quoting the envelope back (as many servers do), "defer" gets 451 at RCPT, "flaky" gets 451
+the first time and 250 after. --data-fail N answers the first N
 DATA commands with --data-code. Each accepted message is written to DIR as n.eml (bytes as
 received, dot-unstuffed) and then n.json (envelope), so a reader waits for the .json.
 --tls-cert/--tls-key offer STARTTLS; --refuse-starttls offers it and answers 454. DIR/connections.json
@@ -52,6 +53,9 @@ class Handler:
         local = address.split("@")[0].lower()
         if local.startswith("reject"):
             return "550 5.1.1 no such user"
+        if local.startswith("echo"):
+            return "550 5.7.1 <%s> refused mail from <%s> (helo %s)" % (
+                address, envelope.mail_from, session.host_name)
         if local.startswith("defer"):
             return "451 4.2.0 mailbox busy"
         if local.startswith("flaky") and address not in self.seen_flaky:
