@@ -44,9 +44,15 @@ public sealed class OptOutList
     /// <summary>
     /// One spelling for the forms of an address that reach the same mailbox, so that a sender
     /// cannot pass an opt-out by writing it another way: a quoted local part that needs no
-    /// quotes loses them, the local part is Unicode NFC, the domain its IDNA A-label form, and
-    /// all of it lower case (mail systems treat addresses so in practice).
+    /// quotes loses them, the domain takes its IDNA A-label form, and all of it is lower case
+    /// (mail systems treat addresses so in practice).
     /// </summary>
+    /// <remarks>
+    /// Decomposed (NFD) spellings are not unified: the relay runs without ICU
+    /// (InvariantGlobalization), where .NET has no Unicode normalizer, and a hand-kept table was
+    /// not worth it: a decomposed domain is not valid IDNA and reaches no mailbox, and ordinary
+    /// servers compare local parts as written.
+    /// </remarks>
     public static string Canonical(string address)
     {
         address = address.Trim();
@@ -60,10 +66,10 @@ public sealed class OptOutList
     {
         if (local.Length >= 2 && local[0] == '"' && local[^1] == '"')
         {
-            var text = Nfc.Normalize(Unquote(local[1..^1]));
+            var text = Unquote(local[1..^1]);
             local = IsDotAtom(text) ? text : "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
         }
-        return Nfc.Normalize(local).ToLowerInvariant();
+        return local.ToLowerInvariant();
     }
 
     private static string Unquote(string quoted)
@@ -82,8 +88,8 @@ public sealed class OptOutList
 
     /// <summary>
     /// A-labels are decoded first, so that every spelling meets in one U-label form. Under
-    /// InvariantGlobalization IdnMapping is plain Punycode, without IDNA's own case mapping
-    /// and normalization, so those are done here.
+    /// InvariantGlobalization IdnMapping is plain Punycode, without IDNA's own case mapping, so
+    /// that is done here.
     /// </summary>
     private static string Domain(string domain)
     {
@@ -94,7 +100,7 @@ public sealed class OptOutList
         var labels = domain.Split('.').Select(label => ULabel(idn, label).ToLowerInvariant());
         try
         {
-            return idn.GetAscii(Nfc.Normalize(string.Join('.', labels))).ToLowerInvariant();
+            return idn.GetAscii(string.Join('.', labels)).ToLowerInvariant();
         }
         catch (ArgumentException)
         {
