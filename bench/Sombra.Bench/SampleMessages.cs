@@ -11,7 +11,7 @@ internal static class SampleMessages
     private const string Paragraph = "Hello Bob, here are my notes from the meeting on the quarterly "
         + "figures. Grüße, and see you on Thursday.";
 
-    /// <summary>A desktop client's everyday message: Thunderbird's headers, text and HTML alternatives.</summary>
+    /// <summary>A desktop client's everyday message: Thunderbird's headers, text and HTML.</summary>
     public static byte[] Desktop4K()
     {
         var paragraphs = 0;
