@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Sombra.Delivery;
 
 /// <summary>
@@ -17,27 +19,52 @@ internal static class BodyCheck
     public static async Task<Shape> CheckAsync(Stream body, CancellationToken cancellationToken)
     {
         body.Position = 0;
-        var buffer = new byte[64 * 1024];
-        var previous = (byte)'\n';
-        long total = 0;
-        int n;
-        while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0)
+        // Pooled: a fresh 64 KiB array per message was a measurable share of delivery's CPU
+        // (zeroing it, then collecting it).
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
         {
-            for (var i = 0; i < n; i++)
+            var previous = (byte)'\n';
+            long total = 0;
+            int n;
+            while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0)
             {
-                var c = buffer[i];
-                if (c == '\n' && previous != '\r')
-                    return new("a bare LF", false);
-                if (previous == '\r' && c != '\n')
-                    return new("a bare CR", false);
-                previous = c;
+                if (Scan(buffer.AsSpan(0, n), ref previous) is { } problem)
+                    return new(problem, false);
+                total += n;
             }
-            total += n;
+            if (total == 0)
+                return new("no content", false);
+            if (previous == '\r')
+                return new("a bare CR", false);
+            return new(null, previous == '\n');
         }
-        if (total == 0)
-            return new("no content", false);
-        if (previous == '\r')
-            return new("a bare CR", false);
-        return new(null, previous == '\n');
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // Only the bytes around a CR or LF need a look; the runs between them are skipped in bulk.
+    private static string? Scan(ReadOnlySpan<byte> chunk, ref byte previous)
+    {
+        var i = 0;
+        while (i < chunk.Length)
+        {
+            if (previous == '\r' && chunk[i] != '\n')
+                return "a bare CR";
+            var next = chunk[i..].IndexOfAny((byte)'\r', (byte)'\n');
+            if (next < 0)
+            {
+                previous = chunk[^1];
+                return null;
+            }
+            i += next;
+            if (chunk[i] == '\n' && (i > 0 ? chunk[i - 1] : previous) != '\r')
+                return "a bare LF";
+            previous = chunk[i];
+            i++;
+        }
+        return null;
     }
 }

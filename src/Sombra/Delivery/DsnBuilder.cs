@@ -14,7 +14,8 @@ namespace Sombra.Delivery;
 /// </summary>
 internal static partial class DsnBuilder
 {
-    [GeneratedRegex(@"^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")]
+    // A reply ("451 4.4.1 text") or a status of our own ("5.4.7 text", see RetrySchedule.Expired).
+    [GeneratedRegex(@"^(?:\d{3}[ -])?([245]\.\d{1,3}\.\d{1,3})\b")]
     private static partial Regex EnhancedStatus();
 
     /// <summary>The RFC 3463 status of a reply: its own enhanced code, or a default by class.</summary>
@@ -23,6 +24,18 @@ internal static partial class DsnBuilder
         if (detail is not null && EnhancedStatus().Match(detail) is { Success: true } m)
             return m.Groups[1].Value;
         return detail is not null && detail.StartsWith('4') ? "4.0.0" : "5.0.0";
+    }
+
+    /// <summary>The next hop's own reply within a recorded error, or null when it holds none.</summary>
+    private static string? DiagnosticOf(string? error)
+    {
+        if (error is null)
+            return null;
+        var marker = error.IndexOf(RetrySchedule.LastReplyMarker, StringComparison.Ordinal);
+        if (marker >= 0)
+            error = error[(marker + RetrySchedule.LastReplyMarker.Length)..];
+        return error.Length > 3 && char.IsAsciiDigit(error[0]) && char.IsAsciiDigit(error[1])
+            && char.IsAsciiDigit(error[2]) && error[3] is ' ' or '-' ? error : null;
     }
 
     /// <summary>Writes the DSN (CRLF lines, no Date: that is written at release) to <paramref name="output"/>.</summary>
@@ -63,8 +76,8 @@ internal static partial class DsnBuilder
                 { "Action", "failed" },
                 { "Status", StatusOf(r.LastError) },
             };
-            if (r.LastError is { } error && char.IsAsciiDigit(error[0]))
-                group.Add("Diagnostic-Code", "smtp; " + error);
+            if (DiagnosticOf(r.LastError) is { } reply)
+                group.Add("Diagnostic-Code", "smtp; " + reply);
             group.Add("Last-Attempt-Date", ReleaseStamp.FormatDate(r.NextAttempt));
             status.StatusGroups.Add(group);
         }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using MailKit.Net.Smtp;
 using MimeKit;
 
@@ -45,7 +46,19 @@ internal static class OutboundMessage
     private static async Task<int> HeaderSectionLength(Stream body, CancellationToken ct)
     {
         body.Position = 0;
-        var buffer = new byte[16 * 1024];
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            return await HeaderSectionLength(body, buffer, ct);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task<int> HeaderSectionLength(Stream body, byte[] buffer, CancellationToken ct)
+    {
         long position = 0;
         var state = 2; // as if after a CRLF: a body starting with CRLF has no headers
         int n;
@@ -104,16 +117,23 @@ internal static class OutboundMessage
             CancellationToken cancellationToken = default)
         {
             _body.Position = _start;
-            var buffer = new byte[64 * 1024];
-            var left = _length;
-            while (left > 0)
+            var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var n = _body.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
-                if (n == 0)
-                    throw new IOException("The stored message ended early.");
-                stream.Write(buffer, 0, n);
-                left -= n;
+                var left = _length;
+                while (left > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var n = _body.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                    if (n == 0)
+                        throw new IOException("The stored message ended early.");
+                    stream.Write(buffer, 0, n);
+                    left -= n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
 
@@ -121,15 +141,23 @@ internal static class OutboundMessage
             CancellationToken cancellationToken = default)
         {
             _body.Position = _start;
-            var buffer = new byte[64 * 1024];
-            var left = _length;
-            while (left > 0)
+            var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            try
             {
-                var n = await _body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), cancellationToken);
-                if (n == 0)
-                    throw new IOException("The stored message ended early.");
-                await stream.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
-                left -= n;
+                var left = _length;
+                while (left > 0)
+                {
+                    var n = await _body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)),
+                        cancellationToken);
+                    if (n == 0)
+                        throw new IOException("The stored message ended early.");
+                    await stream.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                    left -= n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
     }

@@ -157,15 +157,19 @@ public sealed class SmtpTransport : IDeliveryTransport
     private static async Task ConnectOnce(OutboundSmtpClient client, Route route, IPAddress? address,
         SecureSocketOptions tls, CancellationToken ct)
     {
-        if (address is null)
-        {
-            await client.ConnectAsync(route.Host, route.Port, tls, ct);
-            return;
-        }
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // The socket is ours so that Nagle's algorithm is off: MailKit writes the end of DATA as
+        // a small segment of its own, which Nagle holds until the peer's delayed ACK (40 ms on
+        // Linux), capping each connection at about 25 messages a second.
+        var socket = address is null
+            ? new Socket(SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.NoDelay = true;
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(address, route.Port), ct);
+            if (address is null)
+                await socket.ConnectAsync(new DnsEndPoint(route.Host, route.Port), ct);
+            else
+                await socket.ConnectAsync(new IPEndPoint(address, route.Port), ct);
             await client.ConnectAsync(socket, route.Host, route.Port, tls, ct);
         }
         catch

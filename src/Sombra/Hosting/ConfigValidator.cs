@@ -90,6 +90,7 @@ public static class ConfigValidator
         Check(m.PoolInterval > TimeSpan.Zero, "Mixing:PoolInterval: must be positive");
         Check(m.PoolMinSize >= 0, "Mixing:PoolMinSize: must not be negative");
         Check(m.PoolRate is > 0 and <= 1, "Mixing:PoolRate: must be in (0, 1]");
+        Check(m.PoolMaxWait > TimeSpan.Zero, "Mixing:PoolMaxWait: must be positive");
 
         var l = o.Limits;
         Check(l.MessagesPerHour >= 0 && l.RecipientsPerHour >= 0,

@@ -19,10 +19,10 @@ public static class MetricsEndpoint
         var host = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
             ? $"[{ip.Address}]" : ip.Address.ToString();
         services.AddHostedService(sp => new Exporter(host, ip.Port, sp.GetRequiredService<SombraMetrics>(),
-            sp.GetRequiredService<SqliteQueueStore>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<IDeliveryQueue>(), sp.GetRequiredService<TimeProvider>()));
     }
 
-    private sealed class Exporter(string host, int port, SombraMetrics metrics, SqliteQueueStore store, TimeProvider time)
+    private sealed class Exporter(string host, int port, SombraMetrics metrics, IDeliveryQueue store, TimeProvider time)
         : IHostedService
     {
         private MeterProvider? _provider;

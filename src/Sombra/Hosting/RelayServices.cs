@@ -35,9 +35,7 @@ public static class RelayServices
         services.AddHostedService(sp => sp.GetRequiredService<SubmissionServer>());
 
         if (options.Mixing.Pool)
-            services.AddSingleton<IReleasePolicy, PoolMix>();
-        else
-            services.AddSingleton<IReleasePolicy, ReleaseWhenDue>();
+            services.AddSingleton<PoolMix>();
         services.AddSingleton<IDeliveryTransport>(_ => options.Delivery.Directory is { } directory
             ? new DirectoryTransport(Path.GetFullPath(directory))
             : new SmtpTransport(options));

@@ -26,7 +26,7 @@ public sealed class SombraMetrics : IDisposable
         _deliveries = _meter.CreateCounter<long>("sombra_deliveries",
             description: "Recipient delivery attempts, by outcome (succeeded, deferred, failed)");
         _latency = _meter.CreateHistogram<double>("sombra_delivery_latency", unit: "s",
-            description: "Seconds from acceptance to successful delivery");
+            description: "Seconds from the end of the mixing delay to successful delivery");
         _meter.CreateObservableGauge("sombra_queue_depth", () => _queue?.Invoke().Depth ?? 0,
             description: "Messages in the queue");
         _meter.CreateObservableGauge("sombra_queue_oldest_age", () => _queue?.Invoke().OldestSeconds ?? 0,
@@ -40,10 +40,10 @@ public sealed class SombraMetrics : IDisposable
     /// <param name="reason">A fixed code: "auth", "size", "smuggling", "scrub", "storage", ...</param>
     public void MessageRefused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
-    public void DeliverySucceeded(TimeSpan sinceAccepted)
+    public void DeliverySucceeded(TimeSpan sinceReleased)
     {
         _deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "succeeded"));
-        _latency.Record(sinceAccepted.TotalSeconds);
+        _latency.Record(sinceReleased.TotalSeconds);
     }
 
     public void DeliveryDeferred() => _deliveries.Add(1, new KeyValuePair<string, object?>("outcome", "deferred"));

@@ -106,6 +106,8 @@ public sealed class MixingOptions
     public TimeSpan PoolInterval { get; set; } = TimeSpan.FromMinutes(5);
     public int PoolMinSize { get; set; } = 5;
     public double PoolRate { get; set; } = 0.65;
+    /// <summary>A pooled message held this long after its mixing delay leaves in the next round.</summary>
+    public TimeSpan PoolMaxWait { get; set; } = TimeSpan.FromHours(6);
 }
 
 public sealed class LimitsOptions

@@ -44,8 +44,23 @@ public interface IDeliveryQueue : IQueueStore
     /// </summary>
     Task<IReadOnlyList<DueMessage>> FindDueAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken);
 
-    /// <summary>The earliest time at which a pending recipient becomes due, or null when none waits.</summary>
+    /// <summary>
+    /// The earliest time at which a pending recipient of a message not held in the pool becomes
+    /// due, or null when none waits.
+    /// </summary>
     Task<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Messages held in the mixing pool (<see cref="QueueEnvelope.Pooled"/>) whose mixing delay has
+    /// passed, oldest first: what a pool round chooses from. Held messages are never due.
+    /// </summary>
+    Task<IReadOnlyList<DueMessage>> FindPooledAsync(DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Lets pooled messages go: durably, so a restart does not put them back in the pool.</summary>
+    Task ReleasePooledAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken);
+
+    /// <summary>Queue depth and the oldest message's (hour-rounded) arrival, read at metrics scrape time.</summary>
+    (long Depth, DateTimeOffset? Oldest) Depth();
 
     /// <summary>
     /// Takes a message for delivery by this relay; null when it is gone or already claimed.
@@ -87,6 +102,7 @@ public interface IIncomingMessage : IAsyncDisposable
 /// <param name="NotifyAddress">Where a bounce goes (the account's notification address), or null.</param>
 /// <param name="TraceHeaders">Received values without their date; see <c>ScrubResult</c>.</param>
 /// <param name="ReleaseAt">Earliest first delivery attempt (mixing delay); durable.</param>
+/// <param name="Pooled">Held in the mixing pool after ReleaseAt until a pool round lets it go.</param>
 public sealed record QueueEnvelope(
     string Sender,
     IReadOnlyList<string> Recipients,
@@ -94,7 +110,8 @@ public sealed record QueueEnvelope(
     IReadOnlyList<string> TraceHeaders,
     DateTimeOffset ReleaseAt,
     bool Needs8BitMime,
-    bool NeedsSmtpUtf8);
+    bool NeedsSmtpUtf8,
+    bool Pooled = false);
 
 /// <summary>Storing failed (disk full, I/O error); the client is told 451 4.3.0.</summary>
 public sealed class QueueStorageException(string message, Exception? inner = null) : IOException(message, inner);

@@ -82,6 +82,8 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         Execute(_writer, """
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
+            PRAGMA secure_delete = ON;
+            PRAGMA journal_size_limit = 4194304;
             CREATE TABLE IF NOT EXISTS messages (
                 id TEXT PRIMARY KEY,
                 created_at INTEGER NOT NULL,
@@ -93,6 +95,9 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 needs_utf8 INTEGER NOT NULL,
                 body_size INTEGER NOT NULL,
                 pending INTEGER NOT NULL,
+                due_at INTEGER,
+                attempts INTEGER NOT NULL,
+                held INTEGER NOT NULL,
                 body BLOB
             );
             CREATE TABLE IF NOT EXISTS recipients (
@@ -105,7 +110,8 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 last_error TEXT,
                 PRIMARY KEY (message_id, idx)
             ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt);
+            CREATE INDEX IF NOT EXISTS messages_due ON messages (due_at) WHERE pending > 0 AND held = 0;
+            CREATE INDEX IF NOT EXISTS messages_held ON messages (due_at) WHERE pending > 0 AND held = 1;
             CREATE INDEX IF NOT EXISTS messages_finished ON messages (pending) WHERE pending = 0;
             """);
 
@@ -200,7 +206,7 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 inline = body.Memory!.ToArray();
             }
 
-            var created = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var created = ArrivalTime(_time.GetUtcNow()).ToUnixTimeMilliseconds();
             var release = envelope.ReleaseAt.ToUnixTimeMilliseconds();
             var trace = JsonSerializer.Serialize(envelope.TraceHeaders);
             // Past this point the record may commit even if the caller gives up: waiting without the
@@ -211,8 +217,9 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 insert.Transaction = transaction;
                 insert.CommandText = """
                     INSERT INTO messages (id, created_at, release_at, sender, notify, trace, needs_8bit,
-                        needs_utf8, body_size, pending, body)
-                    VALUES ($id, $created, $release, $sender, $notify, $trace, $e8, $u8, $size, $pending, $body)
+                        needs_utf8, body_size, pending, due_at, attempts, held, body)
+                    VALUES ($id, $created, $release, $sender, $notify, $trace, $e8, $u8, $size, $pending,
+                        $release, 0, $held, $body)
                     """;
                 insert.Parameters.AddWithValue("$id", id);
                 insert.Parameters.AddWithValue("$created", created);
@@ -224,6 +231,7 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 insert.Parameters.AddWithValue("$u8", envelope.NeedsSmtpUtf8 ? 1 : 0);
                 insert.Parameters.AddWithValue("$size", size);
                 insert.Parameters.AddWithValue("$pending", envelope.Recipients.Count);
+                insert.Parameters.AddWithValue("$held", envelope.Pooled ? 1 : 0);
                 insert.Parameters.AddWithValue("$body", (object?)inline ?? DBNull.Value);
                 insert.ExecuteNonQuery();
 
@@ -282,26 +290,24 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         var result = new List<DueMessage>();
         await using var connection = await OpenReaderAsync(cancellationToken);
 
-        // Finished messages first: they only need their report and removal.
+        // Finished messages first: they only need their report and removal. Claimed messages are
+        // still due until their outcome is recorded, so as many more rows are read as are claimed.
         await using (var finished = connection.CreateCommand())
         {
             finished.CommandText = """
-                SELECT id, created_at, release_at, 1 FROM messages WHERE pending = 0 LIMIT $limit
+                SELECT id, created_at, release_at, attempts FROM messages WHERE pending = 0 LIMIT $limit
                 """;
             finished.Parameters.AddWithValue("$limit", limit + _claims.Count);
             await ReadDue(finished, result, limit, cancellationToken);
         }
 
+        // due_at is the earliest pending recipient's next attempt, kept with every write, so the
+        // partial index hands out the oldest due messages without looking at the rest of the queue.
         await using (var due = connection.CreateCommand())
         {
-            // next_attempt starts at the release time, so the index alone finds what is due.
             due.CommandText = """
-                SELECT m.id, m.created_at, m.release_at, d.attempts
-                FROM (SELECT message_id, MIN(next_attempt) AS first, MAX(attempts) AS attempts
-                      FROM recipients WHERE state = 0 AND next_attempt <= $now
-                      GROUP BY message_id ORDER BY first LIMIT $limit) d
-                JOIN messages m ON m.id = d.message_id
-                ORDER BY d.first
+                SELECT id, created_at, release_at, attempts FROM messages
+                WHERE pending > 0 AND held = 0 AND due_at <= $now ORDER BY due_at LIMIT $limit
                 """;
             due.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
             due.Parameters.AddWithValue("$limit", limit + _claims.Count);
@@ -316,7 +322,7 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         while (result.Count < limit && await reader.ReadAsync(ct))
         {
             var id = reader.GetString(0);
-            if (_claims.ContainsKey(id) || result.Any(r => r.Id == id))
+            if (_claims.ContainsKey(id) || result.Exists(r => r.Id == id))
                 continue;
             result.Add(new DueMessage(id, FromMs(reader.GetInt64(1)), FromMs(reader.GetInt64(2)), reader.GetInt32(3)));
         }
@@ -327,9 +333,44 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         await EnsureInitialized();
         await using var connection = await OpenReaderAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT MIN(next_attempt) FROM recipients WHERE state = 0";
+        command.CommandText = "SELECT MIN(due_at) FROM messages WHERE pending > 0 AND held = 0";
         var value = await command.ExecuteScalarAsync(cancellationToken);
         return value is long ms ? FromMs(ms) : null;
+    }
+
+    public async Task<IReadOnlyList<DueMessage>> FindPooledAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await EnsureInitialized();
+        var result = new List<DueMessage>();
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, created_at, release_at, attempts FROM messages
+            WHERE pending > 0 AND held = 1 AND due_at <= $now ORDER BY due_at
+            """;
+        command.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
+        await ReadDue(command, result, int.MaxValue, cancellationToken);
+        return result;
+    }
+
+    public async Task ReleasePooledAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+            return;
+        await EnsureInitialized();
+        await Write(syncDirectory: false, (connection, transaction) =>
+        {
+            using var update = connection.CreateCommand();
+            update.Transaction = transaction;
+            update.CommandText = "UPDATE messages SET held = 0 WHERE id = $id";
+            var id = update.Parameters.Add("$id", SqliteType.Text);
+            foreach (var each in ids)
+            {
+                id.Value = each;
+                update.ExecuteNonQuery();
+            }
+        });
+        WorkAvailable?.Invoke();
     }
 
     public async Task<QueuedMessage?> ClaimAsync(string id, CancellationToken cancellationToken)
@@ -405,8 +446,11 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         using var pending = connection.CreateCommand();
         pending.Transaction = transaction;
         pending.CommandText = """
-            UPDATE messages SET pending =
-                (SELECT COUNT(*) FROM recipients r WHERE r.message_id = messages.id AND r.state = 0)
+            UPDATE messages SET
+                pending = (SELECT COUNT(*) FROM recipients r WHERE r.message_id = messages.id AND r.state = 0),
+                due_at = (SELECT MIN(next_attempt) FROM recipients r
+                          WHERE r.message_id = messages.id AND r.state = 0),
+                attempts = (SELECT MAX(attempts) FROM recipients r WHERE r.message_id = messages.id)
             """ + (id is null ? "" : " WHERE id = $id");
         if (id is not null)
             pending.Parameters.AddWithValue("$id", id);
@@ -524,14 +568,14 @@ public sealed class SqliteQueueStore : IDeliveryQueue
             if (id is not null)
                 update.Parameters.AddWithValue("$id", id);
             changed = update.ExecuteNonQuery();
+            UpdatePending(connection, transaction, id);
         });
         if (changed > 0)
             WorkAvailable?.Invoke();
         return changed;
     }
 
-    /// <summary>Queue depth and the oldest message's arrival, for the metrics gauges (read at scrape time).</summary>
-    internal (long Depth, DateTimeOffset? Oldest) Depth()
+    public (long Depth, DateTimeOffset? Oldest) Depth()
     {
         if (_initialized is not { IsCompletedSuccessfully: true })
             return (0, null);
@@ -552,6 +596,14 @@ public sealed class SqliteQueueStore : IDeliveryQueue
     }
 
     private static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    /// <summary>
+    /// Arrival times are kept to the hour. The queue needs them only for Delivery:MaxQueueLifetime,
+    /// ages and reports; to the millisecond they would date each held message's submission for
+    /// whoever seizes the disk, which mixing exists to hide.
+    /// </summary>
+    internal static DateTimeOffset ArrivalTime(DateTimeOffset now) =>
+        new(now.UtcTicks - now.UtcTicks % TimeSpan.TicksPerHour, TimeSpan.Zero);
 
     private static void Execute(SqliteConnection connection, string sql)
     {

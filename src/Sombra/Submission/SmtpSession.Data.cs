@@ -119,14 +119,17 @@ public sealed partial class SmtpSession
             result.TraceHeaders,
             ReleaseTime(),
             result.Needs8BitMime,
-            result.NeedsSmtpUtf8);
+            result.NeedsSmtpUtf8,
+            Pooled: _options.Mixing.Pool);
         try
         {
             var id = await _context.Queue.CommitAsync(incoming, envelope, CancellationToken.None);
             _context.Abuse.RecordMessage(LimitKeys, facts.Recipients.Count);
             _context.Metrics.MessageAccepted();
-            _logger.LogInformation("session {Session} queued {QueueId} for {Recipients} recipient(s)",
-                Id, id, facts.Recipients.Count);
+            // Not the queue id: delivery logs it at release, and the two lines together would
+            // tie the moment of submission to the message that leaves, undoing any mixing.
+            _logger.LogInformation("session {Session} queued a message for {Recipients} recipient(s)",
+                Id, facts.Recipients.Count);
             return $"250 2.0.0 Ok: queued as {id}";
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -47,6 +47,9 @@ public sealed class FailureTests
         Assert.Contains("report-type=delivery-status", text);
         Assert.Contains("Final-Recipient: rfc822; defer@far.test", text);
         Assert.Contains("Action: failed", text);
+        // RFC 3463's "delivery time expired", and the next hop's own last reply beside it.
+        Assert.Contains("Status: 5.4.7", text);
+        Assert.Matches(@"Diagnostic-Code: smtp; 4\d\d 4\.", text);
         Assert.Contains("X-Kept: scrubbed header", text);
         Assert.Contains("Date: ", text);
         // The machine's name as a word (a short name could occur inside a random boundary).

@@ -110,13 +110,74 @@ public sealed class MixingTests
 
         DateTimeOffset submitted;
         await using (var relay = await TestRelay.StartAsync(configure))
+        {
             submitted = await SubmitAsync(relay.PlainPort, "held");
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
 
         await using (var restarted = await TestRelay.StartAsync(configure))
         {
             var arrived = await sink.WaitForAsync(1, seconds: 20);
             var message = Assert.Single(arrived);
-            Assert.True(message.At - submitted >= TimeSpan.FromSeconds(5.9), $"left after {message.At - submitted}");
+            // Neither released by the restart nor held for a fresh delay counted from it (which
+            // would put it at 9 s or later).
+            var waited = message.At - submitted;
+            Assert.True(waited >= TimeSpan.FromSeconds(5.9), $"left after {waited}");
+            Assert.True(waited < TimeSpan.FromSeconds(8.5), $"left after {waited}");
         }
+    }
+
+    [Fact]
+    public async Task ThePoolSurvivesARestartAndItsFirstRoundWaitsAFullInterval()
+    {
+        using var sink = new AiosmtpdSink();
+        var data = TempDirectory.Create("pool-restart");
+        await using (var relay = await TestRelay.StartAsync(Relaying(sink, o =>
+        {
+            o.DataDirectory = data;
+            o.Mixing.Pool = true;
+            o.Mixing.PoolInterval = TimeSpan.FromSeconds(1);
+            o.Mixing.PoolMinSize = 10;
+        })))
+        {
+            for (var i = 0; i < 3; i++)
+                await SubmitAsync(relay.PlainPort, $"kept{i}");
+            // Several rounds pass; the pool is below its minimum, so nothing leaves.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.Empty(sink.Messages());
+        }
+
+        var started = DateTimeOffset.UtcNow;
+        await using var restarted = await TestRelay.StartAsync(Relaying(sink, o =>
+        {
+            o.DataDirectory = data;
+            o.Mixing.Pool = true;
+            o.Mixing.PoolInterval = TimeSpan.FromSeconds(4);
+            o.Mixing.PoolMinSize = 0;
+            o.Mixing.PoolRate = 1;
+        }));
+        var arrived = await sink.WaitForAsync(3, seconds: 20);
+        Assert.Equal(3, arrived.Count);
+        Assert.All(arrived, m => Assert.True(m.At - started >= TimeSpan.FromSeconds(3.9), $"left after {m.At - started}"));
+    }
+
+    [Fact]
+    public async Task PoolMaxWaitLetsTheLastMessagesGo()
+    {
+        using var sink = new AiosmtpdSink();
+        await using var relay = await TestRelay.StartAsync(Relaying(sink, o =>
+        {
+            o.Mixing.Pool = true;
+            o.Mixing.PoolInterval = TimeSpan.FromSeconds(1);
+            o.Mixing.PoolMinSize = 5;
+            o.Mixing.PoolMaxWait = TimeSpan.FromSeconds(3);
+        }));
+        var submitted = await SubmitAsync(relay.PlainPort, "lonely1");
+        await SubmitAsync(relay.PlainPort, "lonely2");
+
+        // Two messages never make a pool of more than five; only the maximum wait lets them go.
+        var arrived = await sink.WaitForAsync(2, seconds: 15);
+        Assert.Equal(2, arrived.Count);
+        Assert.All(arrived, m => Assert.True(m.At - submitted >= TimeSpan.FromSeconds(2.9), $"left after {m.At - submitted}"));
     }
 }

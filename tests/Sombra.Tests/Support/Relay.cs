@@ -18,7 +18,9 @@ public sealed class Relay : IAsyncDisposable
     public FakeTimeProvider? Clock { get; }
     private bool _started;
 
-    public Relay(Action<SombraOptions> configure, bool fakeClock = false, int inlineLimit = SqliteQueueStore.DefaultInlineLimit)
+    /// <param name="wrap">Stands between delivery and the store, to make the store fail on purpose.</param>
+    public Relay(Action<SombraOptions> configure, bool fakeClock = false, int inlineLimit = SqliteQueueStore.DefaultInlineLimit,
+        Func<IDeliveryQueue, IDeliveryQueue>? wrap = null)
     {
         DataPath = Path.Combine(Path.GetTempPath(), "sombra-test-" + Guid.NewGuid().ToString("N"));
         Options = new SombraOptions { HostName = "relay.test", DataDirectory = DataPath };
@@ -30,7 +32,7 @@ public sealed class Relay : IAsyncDisposable
         TimeProvider time = Clock ?? TimeProvider.System;
         Store = new SqliteQueueStore(DataPath, time, inlineLimit);
         Transport = Options.Delivery.Directory is { } dir ? new DirectoryTransport(dir) : new SmtpTransport(Options);
-        Service = new DeliveryService(Store, Transport, new ReleaseWhenDue(), Options, time,
+        Service = new DeliveryService(wrap?.Invoke(Store) ?? Store, Transport, Options, time,
             NullLogger<DeliveryService>.Instance);
     }
 
