@@ -23,10 +23,50 @@ internal sealed class ConnectionPool : IAsyncDisposable
         _sweeper = new Timer(_ => Sweep(force: false), null, IdleTimeout, IdleTimeout);
     }
 
+    /// <summary>
+    /// Slots counts connections in use; an idle one takes a slot's place when reused. Idle is
+    /// guarded by its own lock rather than being a concurrent stack, because the sweep must look
+    /// at every entry without making them vanish for a moment: an acquire that found the stack
+    /// empty mid-sweep would open a connection beyond the limit.
+    /// </summary>
     private sealed class Destination(int slots)
     {
         public readonly SemaphoreSlim Slots = new(slots, slots);
-        public readonly ConcurrentStack<(OutboundSmtpClient Client, long Since)> Idle = new();
+        private readonly List<(OutboundSmtpClient Client, long Since)> _idle = [];
+
+        public bool TryTake(out OutboundSmtpClient client, out bool fresh)
+        {
+            lock (_idle)
+            {
+                if (_idle.Count == 0)
+                {
+                    (client, fresh) = (null!, false);
+                    return false;
+                }
+                var (c, since) = _idle[^1];
+                _idle.RemoveAt(_idle.Count - 1);
+                (client, fresh) = (c, c.IsConnected && Environment.TickCount64 - since < IdleTimeout.TotalMilliseconds);
+                return true;
+            }
+        }
+
+        public void Put(OutboundSmtpClient client)
+        {
+            lock (_idle)
+                _idle.Add((client, Environment.TickCount64));
+        }
+
+        /// <summary>Takes out the connections that are stale (or all of them).</summary>
+        public List<OutboundSmtpClient> TakeStale(bool all)
+        {
+            lock (_idle)
+            {
+                var stale = _idle.Where(i => all || !i.Client.IsConnected
+                    || Environment.TickCount64 - i.Since >= IdleTimeout.TotalMilliseconds).ToList();
+                _idle.RemoveAll(stale.Contains);
+                return stale.Select(i => i.Client).ToList();
+            }
+        }
     }
 
     public sealed class Lease(ConnectionPool pool, string key, OutboundSmtpClient client, bool reused)
@@ -50,11 +90,11 @@ internal sealed class ConnectionPool : IAsyncDisposable
         await destination.Slots.WaitAsync(cancellationToken);
         try
         {
-            while (destination.Idle.TryPop(out var idle))
+            while (destination.TryTake(out var idle, out var fresh))
             {
-                if (idle.Client.IsConnected && Environment.TickCount64 - idle.Since < IdleTimeout.TotalMilliseconds)
-                    return new Lease(this, key, idle.Client, reused: true);
-                Close(idle.Client);
+                if (fresh)
+                    return new Lease(this, key, idle, reused: true);
+                Close(idle);
             }
 
             if (!_global.Wait(0))
@@ -83,7 +123,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
     {
         var destination = _destinations[key];
         if (keep && client.IsConnected)
-            destination.Idle.Push((client, Environment.TickCount64));
+            destination.Put(client);
         else
             Close(client);
         destination.Slots.Release();
@@ -92,9 +132,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
     private void EvictOneIdle()
     {
         foreach (var destination in _destinations.Values)
-            if (destination.Idle.TryPop(out var idle))
+            if (destination.TryTake(out var idle, out _))
             {
-                Close(idle.Client);
+                Close(idle);
                 return;
             }
     }
@@ -102,25 +142,13 @@ internal sealed class ConnectionPool : IAsyncDisposable
     private void Sweep(bool force)
     {
         foreach (var destination in _destinations.Values)
-        {
-            var keep = new List<(OutboundSmtpClient, long)>();
-            while (destination.Idle.TryPop(out var idle))
-            {
-                if (!force && idle.Client.IsConnected
-                    && Environment.TickCount64 - idle.Since < IdleTimeout.TotalMilliseconds)
-                    keep.Add(idle);
-                else
-                    Close(idle.Client);
-            }
-            for (var i = keep.Count - 1; i >= 0; i--)
-                destination.Idle.Push(keep[i]);
-        }
+            foreach (var client in destination.TakeStale(all: force))
+                Close(client);
     }
 
-    // QUIT politely in the background; the slot is free at once.
+    // QUIT politely in the background; the connection counts against the limit until it is closed.
     private void Close(OutboundSmtpClient client)
     {
-        _global.Release();
         _ = Task.Run(async () =>
         {
             try
@@ -136,6 +164,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
             finally
             {
                 client.Dispose();
+                _global.Release();
             }
         });
     }

@@ -29,6 +29,8 @@ public sealed class DirectoryTransport(string directory) : IDeliveryTransport
                 file.Flush(flushToDisk: true);
             }
             File.Move(temp, final, overwrite: true);
+            // The queue forgets the message once this returns, so the rename must be durable first.
+            DirectorySync.Flush(directory);
             return recipients.Select(r => new RecipientResult(r.Index, Outcome.Delivered, "250 written to the directory"))
                 .ToList();
         }

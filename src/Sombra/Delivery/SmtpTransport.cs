@@ -72,7 +72,10 @@ public sealed class SmtpTransport : IDeliveryTransport
         {
             foreach (var address in route.Addresses?.Select(a => (IPAddress?)a) ?? [null])
             {
-                var key = $"{route.Host.ToLowerInvariant()}|{address}|{route.Port}";
+                // Per host, not per address: Delivery:MaxConnectionsPerDestination limits what one
+                // receiving system gets, however many addresses it has, and an idle connection to
+                // any of them serves the next message.
+                var key = $"{route.Host.ToLowerInvariant()}|{route.Port}";
 
                 // A connection kept from an earlier message may have been closed by the other side
                 // while idle; that says nothing about this message, so it goes again at once on
@@ -110,7 +113,7 @@ public sealed class SmtpTransport : IDeliveryTransport
         return All(recipients, Outcome.Temporary, lastError);
     }
 
-    private async Task<OutboundSmtpClient> ConnectAsync(Route route, IPAddress? address, CancellationToken ct)
+    private OutboundSmtpClient NewClient(Route route)
     {
         var client = new OutboundSmtpClient
         {
@@ -123,7 +126,12 @@ public sealed class SmtpTransport : IDeliveryTransport
         // operator, so its certificate is checked.
         if (route.Addresses is not null)
             client.ServerCertificateValidationCallback = (_, _, _, _) => true;
+        return client;
+    }
 
+    private async Task<OutboundSmtpClient> ConnectAsync(Route route, IPAddress? address, CancellationToken ct)
+    {
+        var client = NewClient(route);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -132,15 +140,12 @@ public sealed class SmtpTransport : IDeliveryTransport
             {
                 await ConnectOnce(client, route, address, route.Tls, timeout.Token);
             }
-            catch (SslHandshakeException) when (route.Opportunistic)
+            catch (Exception e) when (route.Opportunistic && e is SslHandshakeException or SmtpCommandException)
             {
-                // A broken TLS offer must not stop mail that plain SMTP would deliver (RFC 7435 section 3).
+                // A broken or refused TLS offer (a failed handshake, 454 to STARTTLS) must not stop
+                // mail that plain SMTP would deliver (RFC 7435 section 3).
                 client.Dispose();
-                client = new OutboundSmtpClient
-                {
-                    LocalDomain = _options.HostName,
-                    Timeout = (int)Math.Min(int.MaxValue, _delivery.CommandTimeout.TotalMilliseconds),
-                };
+                client = NewClient(route);
                 await ConnectOnce(client, route, address, SecureSocketOptions.None, timeout.Token);
             }
             if (route.Authenticate)

@@ -56,19 +56,16 @@ public static class SecretFile
         return key;
     }
 
-    /// <summary>Makes the rename durable; .NET has no directory fsync, but opening it read-only works on Linux.</summary>
+    /// <summary>Makes the rename durable (see <see cref="Queue.DirectorySync"/>).</summary>
     private static void SyncDirectory(string directory)
     {
-        if (OperatingSystem.IsWindows())
-            return;
         try
         {
-            using var handle = File.OpenHandle(directory, FileMode.Open, FileAccess.Read);
-            RandomAccess.FlushToDisk(handle);
+            Queue.DirectorySync.Flush(directory);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (IOException)
         {
-            // Some file systems refuse to open a directory; the key is then durable on the next sync.
+            // Some file systems refuse to flush a directory; the key is then durable on the next sync.
         }
     }
 }

@@ -68,9 +68,14 @@ public interface IDeliveryQueue : IQueueStore
     /// </summary>
     Task<QueuedMessage?> ClaimAsync(string id, CancellationToken cancellationToken);
 
+    /// <remarks>Synchronous because the embedded store's claims live in memory; a shared store
+    /// whose claims are leases in the database ends them lazily (the lease expires).</remarks>
     void Release(string id);
 
-    /// <summary>The stored (scrubbed) body, without the release headers.</summary>
+    /// <summary>
+    /// The stored (scrubbed) body, without the release headers. The stream is seekable: delivery
+    /// checks it, then sends it, and a retry on another connection reads it again.
+    /// </summary>
     Task<Stream> OpenBodyAsync(string id, CancellationToken cancellationToken);
 
     /// <summary>Makes recipients' outcomes durable; returns when they are committed.</summary>

@@ -43,6 +43,7 @@ public sealed class SqliteQueueStore : IDeliveryQueue
     private readonly Lock _initLock = new();
     private Task? _initialized;
     private SqliteConnection? _writer;
+    private WriteContext? _context;
     private Task? _writerLoop;
 
     /// <param name="recover">
@@ -117,15 +118,21 @@ public sealed class SqliteQueueStore : IDeliveryQueue
 
         if (_recover)
             RemoveHalfWritten();
+        _context = new WriteContext(_writer);
         _writerLoop = Task.Run(WriterLoop);
     }
 
     private static void CreateDirectory(string path)
     {
+        if (Directory.Exists(path))
+            return;
         if (OperatingSystem.IsWindows())
             Directory.CreateDirectory(path);
         else
             Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // A new directory is durable only once its parent's entry for it is: otherwise a crash
+        // could lose the directory, and every body acknowledged into it.
+        DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     // A crash can leave a temporary body (never acknowledged) or a renamed body whose record never
@@ -211,16 +218,14 @@ public sealed class SqliteQueueStore : IDeliveryQueue
             var trace = JsonSerializer.Serialize(envelope.TraceHeaders);
             // Past this point the record may commit even if the caller gives up: waiting without the
             // caller's token means a commit is never reported as failed when it in fact succeeded.
-            await Write(syncDirectory: renamed, (connection, transaction) =>
+            await Write(syncDirectory: renamed, db =>
             {
-                using var insert = connection.CreateCommand();
-                insert.Transaction = transaction;
-                insert.CommandText = """
+                var insert = db.Command("""
                     INSERT INTO messages (id, created_at, release_at, sender, notify, trace, needs_8bit,
                         needs_utf8, body_size, pending, due_at, attempts, held, body)
                     VALUES ($id, $created, $release, $sender, $notify, $trace, $e8, $u8, $size, $pending,
                         $release, 0, $held, $body)
-                    """;
+                    """);
                 insert.Parameters.AddWithValue("$id", id);
                 insert.Parameters.AddWithValue("$created", created);
                 insert.Parameters.AddWithValue("$release", release);
@@ -235,12 +240,10 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 insert.Parameters.AddWithValue("$body", (object?)inline ?? DBNull.Value);
                 insert.ExecuteNonQuery();
 
-                using var rcpt = connection.CreateCommand();
-                rcpt.Transaction = transaction;
-                rcpt.CommandText = """
+                var rcpt = db.Command("""
                     INSERT INTO recipients (message_id, idx, address, state, attempts, next_attempt)
                     VALUES ($id, $idx, $address, 0, 0, $next)
-                    """;
+                    """);
                 var idx = rcpt.Parameters.Add("$idx", SqliteType.Integer);
                 var address = rcpt.Parameters.Add("$address", SqliteType.Text);
                 rcpt.Parameters.AddWithValue("$id", id);
@@ -358,11 +361,9 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         if (ids.Count == 0)
             return;
         await EnsureInitialized();
-        await Write(syncDirectory: false, (connection, transaction) =>
+        await Write(syncDirectory: false, db =>
         {
-            using var update = connection.CreateCommand();
-            update.Transaction = transaction;
-            update.CommandText = "UPDATE messages SET held = 0 WHERE id = $id";
+            var update = db.Command("UPDATE messages SET held = 0 WHERE id = $id");
             var id = update.Parameters.Add("$id", SqliteType.Text);
             foreach (var each in ids)
             {
@@ -415,15 +416,13 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         if (outcomes.Count == 0)
             return;
         await EnsureInitialized();
-        await Write(syncDirectory: false, (connection, transaction) =>
+        await Write(syncDirectory: false, db =>
         {
-            using var update = connection.CreateCommand();
-            update.Transaction = transaction;
-            update.CommandText = """
+            var update = db.Command("""
                 UPDATE recipients SET state = $state, attempts = attempts + 1,
                     next_attempt = COALESCE($next, next_attempt), last_error = $error
                 WHERE message_id = $id AND idx = $idx AND state = 0
-                """;
+                """);
             update.Parameters.AddWithValue("$id", id);
             var state = update.Parameters.Add("$state", SqliteType.Integer);
             var next = update.Parameters.Add("$next", SqliteType.Integer);
@@ -437,21 +436,19 @@ public sealed class SqliteQueueStore : IDeliveryQueue
                 idx.Value = o.Index;
                 update.ExecuteNonQuery();
             }
-            UpdatePending(connection, transaction, id);
+            UpdatePending(db, id);
         });
     }
 
-    private static void UpdatePending(SqliteConnection connection, SqliteTransaction transaction, string? id)
+    private static void UpdatePending(WriteContext db, string? id)
     {
-        using var pending = connection.CreateCommand();
-        pending.Transaction = transaction;
-        pending.CommandText = """
+        var pending = db.Command("""
             UPDATE messages SET
                 pending = (SELECT COUNT(*) FROM recipients r WHERE r.message_id = messages.id AND r.state = 0),
                 due_at = (SELECT MIN(next_attempt) FROM recipients r
                           WHERE r.message_id = messages.id AND r.state = 0),
                 attempts = (SELECT MAX(attempts) FROM recipients r WHERE r.message_id = messages.id)
-            """ + (id is null ? "" : " WHERE id = $id");
+            """ + (id is null ? "" : " WHERE id = $id"));
         if (id is not null)
             pending.Parameters.AddWithValue("$id", id);
         pending.ExecuteNonQuery();
@@ -465,16 +462,14 @@ public sealed class SqliteQueueStore : IDeliveryQueue
     {
         await EnsureInitialized();
         var removed = 0;
-        await Write(syncDirectory: false, (connection, transaction) =>
+        await Write(syncDirectory: false, db =>
         {
-            using var delete = connection.CreateCommand();
-            delete.Transaction = transaction;
-            delete.CommandText = """
-                DELETE FROM recipients WHERE message_id = $id;
-                DELETE FROM messages WHERE id = $id;
-                """;
-            delete.Parameters.AddWithValue("$id", id);
-            removed = delete.ExecuteNonQuery();
+            var recipients = db.Command("DELETE FROM recipients WHERE message_id = $id");
+            recipients.Parameters.AddWithValue("$id", id);
+            recipients.ExecuteNonQuery();
+            var message = db.Command("DELETE FROM messages WHERE id = $id");
+            message.Parameters.AddWithValue("$id", id);
+            removed = message.ExecuteNonQuery();
         });
         // After the record is gone; a crash in between leaves an orphan body that start-up removes.
         TryDelete(BodyPath(id));
@@ -554,21 +549,19 @@ public sealed class SqliteQueueStore : IDeliveryQueue
     {
         await EnsureInitialized();
         var changed = 0;
-        await Write(syncDirectory: false, (connection, transaction) =>
+        await Write(syncDirectory: false, db =>
         {
             // A retry never cuts a mixing hold short: that would undo the delay that hides the sender.
-            using var update = connection.CreateCommand();
-            update.Transaction = transaction;
-            update.CommandText = """
+            var update = db.Command("""
                 UPDATE recipients SET next_attempt =
                     MAX($now, (SELECT release_at FROM messages m WHERE m.id = recipients.message_id))
                 WHERE state = 0
-                """ + (id is null ? "" : " AND message_id = $id");
+                """ + (id is null ? "" : " AND message_id = $id"));
             update.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
             if (id is not null)
                 update.Parameters.AddWithValue("$id", id);
             changed = update.ExecuteNonQuery();
-            UpdatePending(connection, transaction, id);
+            UpdatePending(db, id);
         });
         if (changed > 0)
             WorkAvailable?.Invoke();
@@ -612,12 +605,41 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         command.ExecuteNonQuery();
     }
 
-    private sealed record WriteOp(Action<SqliteConnection, SqliteTransaction> Apply, bool SyncDirectory)
+    private sealed record WriteOp(Action<WriteContext> Apply, bool SyncDirectory)
     {
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private Task Write(bool syncDirectory, Action<SqliteConnection, SqliteTransaction> apply)
+    /// <summary>
+    /// The writer loop's connection and current transaction. Its commands are kept and reused:
+    /// Microsoft.Data.Sqlite keeps a command's prepared statement while its text stays the same,
+    /// and parsing the same few statements for every message was a visible share of the CPU.
+    /// Only the writer loop's thread uses it.
+    /// </summary>
+    private sealed class WriteContext(SqliteConnection connection)
+    {
+        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+        public SqliteTransaction? Transaction { get; set; }
+
+        public SqliteCommand Command(string sql)
+        {
+            if (!_commands.TryGetValue(sql, out var command))
+                _commands[sql] = command = new SqliteCommand(sql, connection);
+            command.Parameters.Clear();
+            command.Transaction = Transaction;
+            return command;
+        }
+
+        public void Dispose()
+        {
+            foreach (var command in _commands.Values)
+                command.Dispose();
+            _commands.Clear();
+        }
+    }
+
+    private Task Write(bool syncDirectory, Action<WriteContext> apply)
     {
         var op = new WriteOp(apply, syncDirectory);
         if (!_writes.Writer.TryWrite(op))
@@ -667,9 +689,17 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         if (batch.Any(op => op.SyncDirectory))
             DirectorySync.Flush(_queuePath);
         using var transaction = _writer!.BeginTransaction();
-        foreach (var op in batch)
-            op.Apply(_writer, transaction);
-        transaction.Commit();
+        _context!.Transaction = transaction;
+        try
+        {
+            foreach (var op in batch)
+                op.Apply(_context);
+            transaction.Commit();
+        }
+        finally
+        {
+            _context.Transaction = null;
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -677,6 +707,7 @@ public sealed class SqliteQueueStore : IDeliveryQueue
         _writes.Writer.TryComplete();
         if (_writerLoop is not null)
             await _writerLoop;
+        _context?.Dispose();
         if (_writer is not null)
             await _writer.DisposeAsync();
         SqliteConnection.ClearAllPools();

@@ -36,4 +36,20 @@ public sealed class ConnectionReuseTests
         // Well within the first retry delay (1 minute): it was not deferred.
         Assert.Single(await second.WaitForAsync(1, seconds: 15));
     }
+
+    [Fact]
+    public async Task Messages_to_one_destination_share_a_few_connections_within_the_limit()
+    {
+        using var sink = new AiosmtpdSink();
+        await using var relay = Relay.ToSink(sink, o => o.Delivery.MaxConnectionsPerDestination = 2);
+        for (var i = 0; i < 30; i++)
+            await relay.SubmitAsync($"Subject: m{i}\r\n\r\nbody\r\n", [$"r{i}@example.org"]);
+        await relay.StartAsync();
+
+        Assert.Equal(30, (await sink.WaitForAsync(30)).Count);
+        var (total, most) = sink.Connections();
+        Assert.InRange(most, 1, 2);
+        // Reused: 30 messages did not take 30 connections.
+        Assert.InRange(total, 1, 4);
+    }
 }

@@ -12,10 +12,8 @@ public sealed class FailureTests
     {
         var ct = TestContext.Current.CancellationToken;
         using var sink = new AiosmtpdSink();
-        await using var relay = new Relay(o =>
+        await using var relay = Relay.ToSink(sink, o =>
         {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
             o.Delivery.RetryDelays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5)];
             o.Delivery.MaxQueueLifetime = TimeSpan.FromMinutes(12);
         }, fakeClock: true);
@@ -37,7 +35,8 @@ public sealed class FailureTests
             if (message is null)
                 break;
         }
-        Assert.Null(await relay.Store.GetAsync(id, ct));
+        // The last attempt is recorded before the report is queued and the message removed.
+        Assert.Null(await relay.WaitAsync(id, m => m is null));
 
         var dsn = Assert.Single(await sink.WaitForAsync(1));
         Assert.Equal("<>", dsn.MailFrom);
@@ -61,11 +60,7 @@ public sealed class FailureTests
     public async Task Without_a_notify_address_a_failure_is_only_recorded()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = new Relay(o =>
-        {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
-        });
+        await using var relay = Relay.ToSink(sink);
         await relay.StartAsync();
         var id = await relay.SubmitAsync("Subject: x\r\n\r\nx\r\n", ["reject@far.test"], notify: null);
         await relay.WaitAsync(id, m => m is null);
@@ -77,11 +72,7 @@ public sealed class FailureTests
     public async Task A_report_that_fails_is_not_reported_again()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = new Relay(o =>
-        {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
-        });
+        await using var relay = Relay.ToSink(sink);
         await relay.StartAsync();
         // The notify address itself is refused: its report has no notify address and simply ends.
         var id = await relay.SubmitAsync("Subject: x\r\n\r\nx\r\n", ["reject1@far.test"], notify: "reject2@notify.test");

@@ -21,19 +21,11 @@ public sealed class SmarthostDeliveryTests
         ".\r\n" +
         "last line\r\n";
 
-    private static Relay Smarthost(AiosmtpdSink sink, Action<Sombra.Hosting.SombraOptions>? more = null, bool fakeClock = false) =>
-        new(o =>
-        {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
-            more?.Invoke(o);
-        }, fakeClock);
-
     [Fact]
     public async Task Delivers_the_stored_bytes_behind_the_release_headers()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = Smarthost(sink, fakeClock: true);
+        await using var relay = Relay.ToSink(sink, fakeClock: true);
         await relay.StartAsync();
         var releasedAt = relay.Now;
 
@@ -55,7 +47,7 @@ public sealed class SmarthostDeliveryTests
     public async Task Tracks_each_recipient_on_its_own()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = Smarthost(sink, fakeClock: true);
+        await using var relay = Relay.ToSink(sink, fakeClock: true);
         await relay.StartAsync();
 
         var id = await relay.SubmitAsync(Body, ["ok@one.test", "reject@one.test", "defer@two.test"]);
@@ -75,7 +67,7 @@ public sealed class SmarthostDeliveryTests
     public async Task A_451_at_data_is_retried_after_the_first_delay_and_then_delivered()
     {
         using var sink = new AiosmtpdSink("--data-fail", "1");
-        await using var relay = Smarthost(sink, fakeClock: true);
+        await using var relay = Relay.ToSink(sink, fakeClock: true);
         await relay.StartAsync();
 
         var id = await relay.SubmitAsync(Body, ["a@one.test"]);
@@ -97,7 +89,7 @@ public sealed class SmarthostDeliveryTests
     public async Task A_body_with_a_bare_LF_is_refused_before_sending()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = Smarthost(sink);
+        await using var relay = Relay.ToSink(sink);
         await relay.StartAsync();
 
         var id = await relay.SubmitAsync("Subject: x\r\n\r\nhello\n.\r\nMAIL FROM:<evil@x>\r\n", ["a@one.test"],
@@ -110,7 +102,7 @@ public sealed class SmarthostDeliveryTests
     public async Task Eight_bit_content_needs_8BITMIME_at_the_next_hop()
     {
         using var with = new AiosmtpdSink();
-        await using (var relay = Smarthost(with))
+        await using (var relay = Relay.ToSink(with))
         {
             await relay.StartAsync();
             await relay.SubmitAsync("Subject: x\r\n\r\ncaf\u00e9\r\n", ["a@one.test"], eightBit: true);
@@ -120,7 +112,7 @@ public sealed class SmarthostDeliveryTests
         }
 
         using var without = new AiosmtpdSink("--no-8bitmime");
-        await using (var relay = Smarthost(without, fakeClock: true))
+        await using (var relay = Relay.ToSink(without, fakeClock: true))
         {
             await relay.StartAsync();
             var id = await relay.SubmitAsync("Subject: x\r\n\r\ncaf\u00e9\r\n", ["a@one.test", "b@one.test"],
@@ -141,7 +133,7 @@ public sealed class SmarthostDeliveryTests
     {
         const string utf8 = "Subject: gr\u00fc\u00dfe\r\n\r\nhi\r\n";
         using var with = new AiosmtpdSink();
-        await using (var relay = Smarthost(with))
+        await using (var relay = Relay.ToSink(with))
         {
             await relay.StartAsync();
             await relay.SubmitAsync(utf8, ["a@one.test"], eightBit: true, utf8: true);
@@ -152,7 +144,7 @@ public sealed class SmarthostDeliveryTests
         }
 
         using var without = new AiosmtpdSink("--no-smtputf8");
-        await using (var relay = Smarthost(without, fakeClock: true))
+        await using (var relay = Relay.ToSink(without, fakeClock: true))
         {
             await relay.StartAsync();
             await relay.SubmitAsync(utf8, ["a@one.test"], notify: "ops@notify.test", eightBit: true, utf8: true);
@@ -166,7 +158,7 @@ public sealed class SmarthostDeliveryTests
     public async Task A_large_body_streams_from_its_file_unchanged()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = Smarthost(sink);
+        await using var relay = Relay.ToSink(sink);
         await relay.StartAsync();
         var body = new StringBuilder("Subject: big\r\n\r\n");
         for (var i = 0; body.Length < 3 * 1024 * 1024; i++)
@@ -181,7 +173,7 @@ public sealed class SmarthostDeliveryTests
     public async Task Several_messages_to_one_destination_arrive()
     {
         using var sink = new AiosmtpdSink();
-        await using var relay = Smarthost(sink, o => o.Delivery.MaxConnectionsPerDestination = 2);
+        await using var relay = Relay.ToSink(sink, o => o.Delivery.MaxConnectionsPerDestination = 2);
         await relay.StartAsync();
         for (var i = 0; i < 20; i++)
             await relay.SubmitAsync($"Subject: {i}\r\n\r\nbody {i}\r\n", ["a@one.test"]);

@@ -15,12 +15,8 @@ public sealed class StoreFaultTests
     {
         using var sink = new AiosmtpdSink();
         var failing = true;
-        await using var relay = new Relay(o =>
-        {
-            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
-            o.Delivery.SmarthostTls = "none";
-            o.Delivery.RetryDelays = [TimeSpan.FromSeconds(3)];
-        }, wrap: store => new FailingWrites(store, () => failing));
+        await using var relay = Relay.ToSink(sink, o => o.Delivery.RetryDelays = [TimeSpan.FromSeconds(3)],
+            wrap: store => new FailingWrites(store, () => failing));
         await relay.StartAsync();
         var id = await relay.SubmitAsync("Subject: once\r\n\r\nbody\r\n", ["someone@far.test"]);
 

@@ -32,14 +32,27 @@ public sealed class AiosmtpdSink : IDisposable
     }
 
     /// <param name="At">When the sink finished receiving it (its envelope file's time).</param>
+    /// <param name="Tls">Whether it came over TLS.</param>
     public sealed record Received(byte[] Content, string MailFrom, List<string> Recipients, List<string> Options,
-        string Helo, DateTimeOffset At = default);
+        string Helo, DateTimeOffset At = default, bool Tls = false);
+
+    /// <summary>Connections the sink has seen in all, and the most that were open at once.</summary>
+    public (int Total, int MaxConcurrent) Connections()
+    {
+        var path = Path.Combine(Directory, "connections.json");
+        if (!File.Exists(path))
+            return (0, 0);
+        using var counts = JsonDocument.Parse(File.ReadAllText(path));
+        return (counts.RootElement.GetProperty("total").GetInt32(),
+            counts.RootElement.GetProperty("max_concurrent").GetInt32());
+    }
 
     public List<Received> Messages()
     {
         if (!System.IO.Directory.Exists(Directory))
             return [];
         return System.IO.Directory.GetFiles(Directory, "*.json")
+            .Where(f => int.TryParse(Path.GetFileNameWithoutExtension(f), out _))
             .OrderBy(f => int.Parse(Path.GetFileNameWithoutExtension(f)))
             .Select(f =>
             {
@@ -51,7 +64,8 @@ public sealed class AiosmtpdSink : IDisposable
                     root.GetProperty("rcpt_tos").EnumerateArray().Select(e => e.GetString()!).ToList(),
                     root.GetProperty("mail_options").EnumerateArray().Select(e => e.GetString()!).ToList(),
                     root.GetProperty("helo").GetString() ?? "",
-                    new DateTimeOffset(File.GetLastWriteTimeUtc(f), TimeSpan.Zero));
+                    new DateTimeOffset(File.GetLastWriteTimeUtc(f), TimeSpan.Zero),
+                    root.GetProperty("tls").GetBoolean());
             }).ToList();
     }
 

@@ -36,6 +36,16 @@ public sealed class Relay : IAsyncDisposable
             NullLogger<DeliveryService>.Instance);
     }
 
+    /// <summary>A relay whose smarthost is <paramref name="sink"/>, in plain text.</summary>
+    public static Relay ToSink(AiosmtpdSink sink, Action<SombraOptions>? more = null, bool fakeClock = false,
+        Func<IDeliveryQueue, IDeliveryQueue>? wrap = null) =>
+        new(o =>
+        {
+            o.Delivery.Smarthost = $"127.0.0.1:{sink.Port}";
+            o.Delivery.SmarthostTls = "none";
+            more?.Invoke(o);
+        }, fakeClock, wrap: wrap);
+
     public DateTimeOffset Now => Clock?.GetUtcNow() ?? DateTimeOffset.UtcNow;
 
     public async Task StartAsync()
