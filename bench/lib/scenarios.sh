@@ -202,6 +202,7 @@ describe_machine() {
 - system: $(. /etc/os-release && echo "$PRETTY_NAME")
 - dotnet: SDK $(dotnet --version), runtime $runtime
 - Postfix: $(postconf -d -h mail_version 2> /dev/null)
+- load average when the run began: $(cut -d ' ' -f 1-3 /proc/loadavg) (the machine is shared)
 EOF
 }
 
