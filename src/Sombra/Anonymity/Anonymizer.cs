@@ -79,7 +79,8 @@ public sealed class Anonymizer : IAnonymizer
         string refusal;
         try
         {
-            var reader = new ScrubReader(new LineEndingGuard(original), output, _policy, report);
+            var input = new HeaderSectionLimit(new LineEndingGuard(original));
+            var reader = new ScrubReader(input, output, _policy, report);
             await reader.ReadMessageAsync(cancellationToken);
             await reader.FinishAsync(cancellationToken);
             await output.FlushAsync(cancellationToken);

@@ -1,85 +1,181 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 
 namespace Sombra.Anonymity;
 
 /// <summary>
-/// Chooses the address a mask-mode trace names (issue #3): uniformly from a network of
-/// <c>Anonymity:DecoyNetworks</c>, never the client's own address even when it lies in the pool.
-/// Per-sender selection derives the address from HMAC-SHA256(key, account), so one account
-/// looks like one ordinary sender while the key keeps the mapping unguessable.
+/// Chooses the address a mask-mode trace names (issue #3): uniformly from the host addresses of
+/// <c>Anonymity:DecoyNetworks</c> other than the client's own. Per-sender selection derives the
+/// choice from HMAC-SHA256(key, account), so one account looks like one ordinary sender while the
+/// key keeps the mapping unguessable.
 /// </summary>
 internal sealed class DecoyPicker
 {
-    private static readonly IPNetwork[] Fallback =
-        [IPNetwork.Parse("10.0.0.0/8"), IPNetwork.Parse("172.16.0.0/12"), IPNetwork.Parse("192.168.0.0/16")];
+    private static readonly string[] Fallback = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-    private readonly IPNetwork[] _networks;
+    /// <summary>Disjoint networks, so that every address of the pool has exactly one index.</summary>
+    private readonly Block[] _blocks;
+    private readonly BigInteger _size;
     private readonly byte[]? _senderKey;
+
+    /// <param name="First">The host offset of the first usable address.</param>
+    private readonly record struct Block(IPNetwork Network, BigInteger First, BigInteger Count);
 
     /// <param name="networks">CIDR networks; validated by the configuration.</param>
     /// <param name="senderKey">The per-sender key, or null for per-message selection.</param>
     public DecoyPicker(IEnumerable<string> networks, byte[]? senderKey)
     {
-        _networks = networks.Select(IPNetwork.Parse).ToArray();
-        if (_networks.Length == 0)
-            _networks = Fallback;
+        _blocks = Blocks(networks);
+        _size = _blocks.Aggregate(BigInteger.Zero, (sum, b) => sum + b.Count);
         _senderKey = senderKey;
     }
 
+    /// <summary>
+    /// How many distinct addresses the pool offers. The configuration requires two, so that one
+    /// is left when a client connects from the other.
+    /// </summary>
+    public static BigInteger PoolSize(IEnumerable<string> networks) =>
+        Blocks(networks).Aggregate(BigInteger.Zero, (sum, b) => sum + b.Count);
+
+    /// <summary>
+    /// A uniform choice over the pool without the client: the pool's own choice stands unless it
+    /// is the client, and then a second draw over the others decides. An account thus keeps its
+    /// decoy for every connection except one made from that decoy itself.
+    /// </summary>
     public IPAddress Pick(IPAddress client, string? account)
     {
-        var real = Normalize(client);
-        for (var attempt = 0; attempt < 64; attempt++)
-        {
-            var seed = _senderKey is not null && account is not null
-                ? HMACSHA256.HashData(_senderKey, Encoding.UTF8.GetBytes($"{attempt}\0{account}"))
-                : RandomNumberGenerator.GetBytes(32);
-            var candidate = FromSeed(_networks, seed);
-            if (candidate is not null && !candidate.Equals(real))
-                return candidate;
-        }
+        var excluded = ClientIndices(client);
+        var available = _size - excluded.Count;
+        if (available <= 0)
+            throw new InvalidOperationException("The decoy pool holds no address but the client's own.");
 
-        // Only a pool made of the client's own address (or unusable /31s) gets here.
-        for (var attempt = 0; ; attempt++)
+        var index = Draw(account, 0, _size);
+        if (excluded.Contains(index))
         {
-            var candidate = FromSeed(Fallback, RandomNumberGenerator.GetBytes(32));
-            if (candidate is not null && !candidate.Equals(real))
-                return candidate;
+            index = Draw(account, 1, available);
+            foreach (var skip in excluded)
+                if (index >= skip)
+                    index++;
         }
+        return AddressAt(index);
     }
+
+    /// <summary>
+    /// 256 bits reduced modulo a pool of at most a few times 2^128 addresses: the bias is below
+    /// 2^-120, so no retry loop is needed and per-sender choices stay a pure function of the key.
+    /// </summary>
+    private BigInteger Draw(string? account, int round, BigInteger size)
+    {
+        var seed = _senderKey is not null && account is not null
+            ? HMACSHA256.HashData(_senderKey, Encoding.UTF8.GetBytes($"{round}\0{account}"))
+            : RandomNumberGenerator.GetBytes(32);
+        return new BigInteger(seed, isUnsigned: true, isBigEndian: true) % size;
+    }
+
+    /// <summary>
+    /// The client's indices in the pool, ascending: an IPv4 client may also appear in its
+    /// IPv4-mapped IPv6 form when an IPv6 network covers ::ffff:0:0/96.
+    /// </summary>
+    internal List<BigInteger> ClientIndices(IPAddress client)
+    {
+        var real = Normalize(client);
+        var forms = real.AddressFamily == AddressFamily.InterNetwork
+            ? new[] { real, real.MapToIPv6() }
+            : new[] { real };
+        var indices = new List<BigInteger>();
+        foreach (var form in forms)
+        {
+            var start = BigInteger.Zero;
+            foreach (var block in _blocks)
+            {
+                var offset = Offset(block.Network, form) - block.First;
+                if (offset >= 0 && offset < block.Count)
+                    indices.Add(start + offset);
+                start += block.Count;
+            }
+        }
+        indices.Sort();
+        return indices;
+    }
+
+    internal IPAddress AddressAt(BigInteger index)
+    {
+        foreach (var block in _blocks)
+        {
+            if (index < block.Count)
+            {
+                var value = Value(block.Network.BaseAddress) + block.First + index;
+                var bytes = new byte[Width(block.Network) / 8];
+                var digits = value.ToByteArray(isUnsigned: true, isBigEndian: true);
+                digits.CopyTo(bytes, bytes.Length - digits.Length);
+                return new IPAddress(bytes);
+            }
+            index -= block.Count;
+        }
+        throw new ArgumentOutOfRangeException(nameof(index));
+    }
+
+    private static Block[] Blocks(IEnumerable<string> networks)
+    {
+        var parsed = networks.Select(IPNetwork.Parse).Select(Normalize).ToList();
+        if (parsed.Count == 0)
+            parsed = Fallback.Select(IPNetwork.Parse).ToList();
+
+        // Two CIDR networks are nested or disjoint: keeping only the outermost of each nest
+        // makes the pool a set, so an address listed twice is neither likelier nor left
+        // behind when the client's own address is taken out.
+        var outer = parsed
+            .Where((n, i) => !parsed.Where((m, j) => j != i && Covers(m, n) && (!Covers(n, m) || j < i)).Any())
+            .ToList();
+        return outer.Select(n =>
+        {
+            var hostBits = Width(n) - n.PrefixLength;
+            var all = BigInteger.One << hostBits;
+
+            // The network and broadcast addresses of an IPv4 subnet, and the subnet-router
+            // anycast address of an IPv6 one, are never a client's (RFC 4291 section 2.6.1).
+            if (hostBits < 2)
+                return new Block(n, 0, all);
+            return n.BaseAddress.AddressFamily == AddressFamily.InterNetwork
+                ? new Block(n, 1, all - 2)
+                : new Block(n, 1, all - 1);
+        }).ToArray();
+    }
+
+    private static bool Covers(IPNetwork outer, IPNetwork inner) =>
+        outer.PrefixLength <= inner.PrefixLength && Offset(outer, inner.BaseAddress) >= 0;
+
+    /// <summary>
+    /// The host offset of an address in a network, or -1 outside it. IPNetwork.Contains is not
+    /// used: it answers false for IPv4-mapped addresses inside an IPv6 network.
+    /// </summary>
+    private static BigInteger Offset(IPNetwork network, IPAddress address)
+    {
+        if (network.BaseAddress.AddressFamily != address.AddressFamily)
+            return -1;
+        var offset = Value(address) - Value(network.BaseAddress);
+        return offset >= 0 && offset < BigInteger.One << (Width(network) - network.PrefixLength) ? offset : -1;
+    }
+
+    /// <summary>
+    /// ::ffff:a.b.c.d/p is the IPv4 network a.b.c.d/(p-96): written in IPv6 form it would still
+    /// name an IPv4 client, so it is compared and written as IPv4.
+    /// </summary>
+    private static IPNetwork Normalize(IPNetwork n) =>
+        n.BaseAddress.IsIPv4MappedToIPv6 && n.PrefixLength >= 96
+            ? new IPNetwork(n.BaseAddress.MapToIPv4(), n.PrefixLength - 96)
+            : n;
 
     private static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
-    /// <summary>Maps 32 seed bytes to a host address of one network, or null if none fits.</summary>
-    private static IPAddress? FromSeed(IPNetwork[] networks, byte[] seed)
-    {
-        var network = networks[(int)(BitConverter.ToUInt32(seed, 0) % (uint)networks.Length)];
-        var v4 = network.BaseAddress.AddressFamily == AddressFamily.InterNetwork;
-        var width = v4 ? 32 : 128;
-        var hostBits = width - network.PrefixLength;
+    private static int Width(IPNetwork n) =>
+        n.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
 
-        var baseBytes = network.BaseAddress.GetAddressBytes();
-        var value = new UInt128(0, 0);
-        foreach (var b in baseBytes)
-            value = (value << 8) | b;
-        var random = new UInt128(BitConverter.ToUInt64(seed, 8), BitConverter.ToUInt64(seed, 16));
-        var mask = hostBits == 128 ? UInt128.MaxValue : (UInt128.One << hostBits) - 1;
-        var host = random & mask;
-
-        // The network and broadcast addresses of an IPv4 subnet, and the subnet-router anycast
-        // address of an IPv6 one, are never a client's.
-        if (hostBits >= 2 && (host == 0 || (v4 && host == mask)))
-            return null;
-        value = (value & ~mask) | host;
-
-        var bytes = new byte[width / 8];
-        for (var i = bytes.Length - 1; i >= 0; i--, value >>= 8)
-            bytes[i] = (byte)(value & 0xFF);
-        return new IPAddress(bytes);
-    }
+    private static BigInteger Value(IPAddress a) =>
+        new(a.GetAddressBytes(), isUnsigned: true, isBigEndian: true);
 
     /// <summary>The "from" clause: address-literal HELO and no reverse name, as Postfix writes it.</summary>
     public static string FromClause(IPAddress decoy)

@@ -44,8 +44,12 @@ internal sealed class HeaderWriter
     }
 
     /// <summary>The rewritten block, each line ending in CRLF, without the blank line after it.</summary>
+    /// <param name="keepContentId">
+    /// Inside multipart/related, where HTML refers to parts by Content-ID (RFC 2387); elsewhere
+    /// nothing can, and clients build it from the sender's domain or clock.
+    /// </param>
     public byte[] Write(IReadOnlyList<Header> headers, Block kind, string where, ContentType contentType,
-        string? boundary, bool container)
+        string? boundary, bool container, bool keepContentId)
     {
         var message = kind != Block.Part;
         var to = new List<InternetAddress>();
@@ -59,30 +63,31 @@ internal sealed class HeaderWriter
 
         foreach (var h in headers)
         {
-            if (!HeaderRules.IsFieldName(h.Field))
-            {
-                Removed(where, "(malformed line)", "not a header field", null);
-                continue;
-            }
             switch (HeaderRules.Canonical(h.Field))
             {
                 case "to" when message:
-                    to.AddRange(Addresses(h));
+                    to.AddRange(Addresses(h, where, merged: to.Count > 0));
                     break;
                 case "cc" when message:
-                    cc.AddRange(Addresses(h));
+                    cc.AddRange(Addresses(h, where, merged: cc.Count > 0));
                     break;
                 case "subject" when message:
                     if (subject is null)
-                        subject = h.Value;
+                        subject = UnstructuredValue(h, where);
                     else
                         Removed(where, h, "a second Subject");
                     break;
                 case "in-reply-to" when message:
-                    inReplyTo ??= MessageIds(h);
+                    if (inReplyTo is null)
+                        inReplyTo = MessageIds(h, where);
+                    else
+                        Removed(where, h, "a second In-Reply-To");
                     break;
                 case "references" when message:
-                    references ??= MessageIds(h);
+                    if (references is null)
+                        references = MessageIds(h, where);
+                    else
+                        Removed(where, h, "a second References");
                     break;
                 case "from" when message:
                 case "sender" when message:
@@ -102,6 +107,7 @@ internal sealed class HeaderWriter
                     if (hadContentType)
                         throw new ScrubRefusedException("a part has two Content-Type headers.");
                     hadContentType = true;
+                    NoteComments(h, where);
                     if (Array.IndexOf(h.RawValue, (byte)'\\') >= 0
                         && ContentType.TryParse(_parser, Slashed(h.RawValue), out var slashed))
                         slashedName = slashed.Name;
@@ -109,18 +115,27 @@ internal sealed class HeaderWriter
                 case "content-transfer-encoding":
                     if (encoding is not null)
                         throw new ScrubRefusedException("a part has two Content-Transfer-Encoding headers.");
-                    encoding = TransferEncoding(h);
+                    encoding = TransferEncoding(h, where);
                     break;
                 case "content-disposition":
                     if (disposition is not null)
                         throw new ScrubRefusedException("a part has two Content-Disposition headers.");
                     disposition = h;
                     break;
+                case "content-id" when !keepContentId:
+                    Removed(where, h, "outside multipart/related nothing refers to it");
+                    break;
                 case "content-id":
-                    contentId ??= FirstId(h, where);
+                    if (contentId is null)
+                        contentId = FirstId(h, where);
+                    else
+                        Removed(where, h, "a second Content-ID");
                     break;
                 case "content-description":
-                    description ??= h.Value;
+                    if (description is null)
+                        description = Description(h, where);
+                    else
+                        Removed(where, h, "a second Content-Description");
                     break;
                 default:
                     if (_policy.KeepHeaders.Contains(h.Field) && !HeaderRules.NeverKept.Contains(h.Field))
@@ -177,21 +192,39 @@ internal sealed class HeaderWriter
         return Encoding.UTF8.GetBytes(result);
     }
 
-    private IEnumerable<InternetAddress> Addresses(Header h)
+    private IEnumerable<InternetAddress> Addresses(Header h, string where, bool merged)
     {
-        if (!InternetAddressList.TryParse(_parser, h.RawValue, out var list))
+        var raw = Comments.Strip(h.RawValue, out var hadComments);
+        if (raw is null || !InternetAddressList.TryParse(_parser, raw, out var list))
             throw new ScrubRefusedException($"the {h.Field} header cannot be parsed as addresses.");
+        var why = new List<string>();
+        if (hadComments)
+            why.Add("comments removed");
         foreach (var address in list)
-            Clean(address);
+            Clean(address, why);
+        if (merged)
+            why.Add($"merged into the first {h.Field}");
+        if (why.Count > 0)
+            Note(where, h, "rewritten", string.Join("; ", why.Distinct()));
         return list;
     }
 
-    private static void Clean(InternetAddress address)
+    private static void Clean(InternetAddress address, List<string> why)
     {
-        address.Name = Sanitize(address.Name ?? "").Trim();
+        var name = Sanitize(address.Name ?? "").Trim();
+        if (name != (address.Name ?? "").Trim())
+            why.Add("control characters in a name replaced");
+        address.Name = name;
+
+        // An obsolete source route (RFC 5322 section 4.4) names the hosts the sender chose.
+        if (address is MailboxAddress { Route.Count: > 0 } mailbox)
+        {
+            mailbox.Route.Clear();
+            why.Add("source route removed");
+        }
         if (address is GroupAddress group)
             foreach (var member in group.Members)
-                Clean(member);
+                Clean(member, why);
     }
 
     /// <summary>Control characters, CR and LF above all, become spaces.</summary>
@@ -202,32 +235,80 @@ internal sealed class HeaderWriter
                 span[i] = char.IsControl(t[i]) ? ' ' : t[i];
         });
 
-    private static string MessageIds(Header h)
+    private string MessageIds(Header h, string where)
     {
-        var ids = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).Where(IsPlainId);
-        return string.Join(" ", ids.Select(id => "<" + id + ">"));
+        var ids = MessageIdRules.Kept(h, out var dropped);
+        var text = string.Join(" ", ids.Select(id => "<" + id + ">"));
+        if (dropped > 0)
+            Note(where, h, ids.Count == 0 ? "removed" : "reduced",
+                $"{dropped} id(s) naming the sender's machine by address or local name, or malformed");
+        else if (Changed(h.Value, text))
+            Note(where, h, "rewritten", "comments and text between the ids removed");
+        return text;
     }
 
     private string? FirstId(Header h, string where)
     {
         var id = MimeUtils.EnumerateReferences(h.RawValue, 0, h.RawValue.Length).FirstOrDefault();
-        if (id is not null && IsPlainId(id))
+        if (id is not null && MessageIdRules.IsPlain(id))
+        {
+            if (Changed(h.Value, "<" + id + ">"))
+                Note(where, h, "rewritten", "comments and text after the id removed");
             return id;
+        }
         Removed(where, h, "not a valid id");
         return null;
     }
 
-    private static bool IsPlainId(string id) =>
-        id.Length is > 0 and < 900 && id.All(c => c is > ' ' and < (char)127 and not '<' and not '>');
+    /// <summary>Whether a kept value changed beyond folding and white space, for the report.</summary>
+    private static bool Changed(string original, string written) =>
+        !string.Join(' ', original.Split((char[])[' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
+            .Equals(written.Trim(), StringComparison.Ordinal);
 
-    private static string TransferEncoding(Header h)
+    private string TransferEncoding(Header h, string where)
     {
         var value = h.Value;
         var comment = value.IndexOf('(');
         var token = (comment >= 0 ? value[..comment] : value).Trim().ToLowerInvariant();
         if (!Encodings.Contains(token))
             throw new ScrubRefusedException("a part has an unknown Content-Transfer-Encoding.");
+        if (comment >= 0)
+            Note(where, h, "rewritten", "comments removed");
         return token;
+    }
+
+    /// <summary>The decoded value of an unstructured field, noting control characters that go.</summary>
+    private string UnstructuredValue(Header h, string where)
+    {
+        var value = Sanitize(h.Value).Trim();
+        if (value != h.Value.Trim())
+            Note(where, h, "rewritten", "control characters replaced by spaces");
+        return value;
+    }
+
+    /// <summary>
+    /// Some clients describe an attachment by the path they took it from; a value that begins
+    /// like an absolute path is cut to its base name, as file names are.
+    /// </summary>
+    private string Description(Header h, string where)
+    {
+        var value = UnstructuredValue(h, where);
+        if (!LooksLikePath(value))
+            return value;
+        Note(where, h, "reduced", "a path reduced to its base name");
+        return BaseName(value);
+    }
+
+    private static bool LooksLikePath(string value) =>
+        value.StartsWith('/') || value.StartsWith('\\') || value.StartsWith("~/", StringComparison.Ordinal)
+        || value.StartsWith("file:", StringComparison.OrdinalIgnoreCase)
+        || (value.Length >= 3 && char.IsAsciiLetter(value[0]) && value[1] == ':' && value[2] is '\\' or '/');
+
+    private void NoteComments(Header h, string where)
+    {
+        Comments.Strip(h.RawValue, out var found);
+        if (found)
+            Note(where, h, "rewritten", "comments removed");
     }
 
     private void Append(StringBuilder text, string name, IReadOnlyList<InternetAddress> addresses)
@@ -289,6 +370,8 @@ internal sealed class HeaderWriter
                 : p.Value;
             if (value != p.Value)
                 Note(where, "Content-Type", "reduced", "name reduced to its base name", p.Value);
+            if (Sanitize(value) != value)
+                Note(where, "Content-Type", "rewritten", $"control characters in {p.Name} replaced", p.Value);
             if (value.Length > 0)
                 type.Parameters.Add(p.Name.ToLowerInvariant(), Sanitize(value));
         }
@@ -311,6 +394,7 @@ internal sealed class HeaderWriter
             Removed(where, h, "cannot be parsed");
             return "";
         }
+        NoteComments(h, where);
         var kind = original.Disposition.ToLowerInvariant() is "inline" ? "inline" : "attachment";
         var reduced = new ContentDisposition(kind);
         var name = original.FileName is null ? "" : BaseName(Sanitize(original.FileName));
@@ -362,9 +446,6 @@ internal sealed class HeaderWriter
     }
 
     private void Removed(string where, Header h, string why) => Note(where, h, "removed", why);
-
-    private void Removed(string where, string name, string why, string? value) =>
-        _report?.Add(new ScrubNote(where, name, "removed", why, value));
 
     private void Note(string where, Header h, string action, string why) =>
         _report?.Add(new ScrubNote(where, h.Field, action, why, h.Value));

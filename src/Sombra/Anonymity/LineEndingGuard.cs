@@ -6,9 +6,15 @@ namespace Sombra.Anonymity;
 /// them into the output; RFC 5321 section 2.3.8 forbids them on the wire, and ambiguous line
 /// ends are how SMTP smuggling hides a second message.
 /// </summary>
+/// <remarks>
+/// It also reads an empty input as one empty line: RFC 5321 allows an empty DATA block, and
+/// MimeKit cannot parse zero bytes, while an empty header section and an empty body is exactly
+/// what such a message is.
+/// </remarks>
 internal sealed class LineEndingGuard(Stream inner) : ReadOnlyStream
 {
     private bool _lastWasCr;
+    private bool _seenInput;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -16,7 +22,7 @@ internal sealed class LineEndingGuard(Stream inner) : ReadOnlyStream
     {
         var n = inner.Read(buffer);
         Check(buffer[..n]);
-        return n;
+        return EmptyAsBlankLine(buffer, n);
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -26,7 +32,18 @@ internal sealed class LineEndingGuard(Stream inner) : ReadOnlyStream
     {
         var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         Check(buffer.Span[..n]);
-        return n;
+        return EmptyAsBlankLine(buffer.Span, n);
+    }
+
+    private int EmptyAsBlankLine(Span<byte> buffer, int n)
+    {
+        if (_seenInput || buffer.Length < 2)
+            return n;
+        _seenInput = true;
+        if (n > 0)
+            return n;
+        "\r\n"u8.CopyTo(buffer);
+        return 2;
     }
 
     private void Check(ReadOnlySpan<byte> data)

@@ -15,6 +15,7 @@ internal sealed class ScrubReader : MimeReader
     private static readonly byte[] Crlf = "\r\n"u8.ToArray();
 
     private readonly Stream _output;
+    private readonly HeaderSectionLimit _limit;
     private readonly ScrubPolicy _policy;
     private readonly HeaderWriter _headers;
     private readonly List<ScrubNote>? _report;
@@ -22,6 +23,15 @@ internal sealed class ScrubReader : MimeReader
     private readonly Stack<Frame> _frames = new();
 
     private int _pendingBytes;
+
+    /// <summary>
+    /// The lines from the first one in header position that is not a header field to the end of
+    /// MimeKit's header block. RFC 5322 readers such as Postfix's cleanup begin the body there;
+    /// MimeKit reads on to the blank line and calls them invalid headers, which would lose them.
+    /// </summary>
+    private MemoryStream? _bodyStart;
+
+    private bool _firstInSection;
     private bool _nextIsMessage = true;
     private bool _topMessageDone;
     private string _nextWhere = "message";
@@ -36,9 +46,10 @@ internal sealed class ScrubReader : MimeReader
     public bool Needs8BitMime { get; private set; }
     public bool NeedsSmtpUtf8 => _headers.WroteNonAscii;
 
-    public ScrubReader(Stream input, Stream output, ScrubPolicy policy, List<ScrubNote>? report)
+    public ScrubReader(HeaderSectionLimit input, Stream output, ScrubPolicy policy, List<ScrubNote>? report)
         : base(Parser(policy), input, MimeFormat.Entity)
     {
+        _limit = input;
         _output = output;
         _policy = policy;
         _report = report;
@@ -52,9 +63,10 @@ internal sealed class ScrubReader : MimeReader
         return options;
     }
 
-    private sealed class Frame(bool multipart, string boundary, string path)
+    private sealed class Frame(bool multipart, string boundary, string path, bool related = false)
     {
         public bool Multipart { get; } = multipart;
+        public bool Related { get; } = related;
         public string Boundary { get; } = boundary;
         public string Path { get; } = path;
         public int Parts { get; set; }
@@ -75,17 +87,84 @@ internal sealed class ScrubReader : MimeReader
     {
         _pending.Clear();
         _pendingBytes = 0;
+        _bodyStart = null;
+        _firstInSection = true;
+        _limit.BeginSection(beginOffset);
+        return Task.CompletedTask;
+    }
+
+    protected override Task OnHeadersEndAsync(long beginOffset, int beginLineNumber, long endOffset,
+        int endLineNumber, CancellationToken cancellationToken)
+    {
+        _limit.EndSection();
         return Task.CompletedTask;
     }
 
     protected override Task OnHeaderReadAsync(Header header, int beginLineNumber, CancellationToken cancellationToken)
     {
-        _pendingBytes += header.Field.Length + header.RawValue.Length;
+        _pendingBytes += header.RawField.Length + 1 + header.RawValue.Length;
         if (_pendingBytes > ScrubPolicy.MaxHeaderBlockBytes)
-            throw new ScrubRefusedException(
-                $"a header block is larger than {ScrubPolicy.MaxHeaderBlockBytes / 1024} KiB.");
-        _pending.Add(header);
+            throw HeaderSectionLimit.TooLarge();
+
+        // MimeKit gives a line without a colon as the whole line in RawField and no value; a
+        // field at the very end of the input without its line end looks the same as one.
+        var field = Array.IndexOf(header.RawField, (byte)'\n') < 0 && HeaderRules.IsFieldName(header.Field);
+        if (field && header.RawValue.Length == 0)
+            throw new ScrubRefusedException("the message ends inside a header line.");
+        var first = _firstInSection;
+        _firstInSection = false;
+
+        if (_bodyStart is null && field)
+        {
+            _pending.Add(header);
+        }
+        else if (first && !_topMessageDone)
+        {
+            // MimeKit lets only an mbox "From " line come first: a mailbox file's envelope line,
+            // which names the sender and is not content.
+            Note(_nextWhere, "mbox From line", "removed", "envelope line of a mailbox file");
+        }
+        else
+        {
+            if (_bodyStart is null)
+            {
+                _bodyStart = new MemoryStream();
+                Note(_nextWhere, "header section", "ended early",
+                    "a line that is not a header field begins the body, as RFC 5322 readers take it");
+            }
+            if (!field)
+            {
+                _bodyStart.Write(header.RawField);
+                return Task.CompletedTask;
+            }
+
+            // MIME readers differ on which Content-Type counts when one follows the body's start.
+            if (header.Id is HeaderId.ContentType or HeaderId.ContentTransferEncoding)
+                throw new ScrubRefusedException(
+                    $"a {header.Field} field follows a line that is not a header field; MIME readers "
+                    + "would disagree about the part.");
+            _bodyStart.Write(header.RawField);
+            _bodyStart.WriteByte((byte)':');
+            _bodyStart.Write(header.RawValue);
+        }
         return Task.CompletedTask;
+    }
+
+    /// <summary>The blank line ending MimeKit's header block is body text if the body began above it.</summary>
+    protected override Task OnBodySeparatorAsync(long beginOffset, int beginLineNumber, long endOffset,
+        CancellationToken cancellationToken)
+    {
+        _bodyStart?.Write(Crlf);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A container's structure is read from the lines MimeKit took for headers: refused.</summary>
+    private void CheckBodyStart(ContentType contentType)
+    {
+        if (_bodyStart is not null)
+            throw new ScrubRefusedException(
+                $"a {contentType.MimeType} part has a line in its header section that is not a header field, "
+                + "so its parts cannot be told apart safely.");
     }
 
     protected override async Task OnMimePartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
@@ -100,33 +179,48 @@ internal sealed class ScrubReader : MimeReader
         if (type == "multipart" || (type == "message" && subtype is "rfc822" or "global" or "news"))
             throw new ScrubRefusedException(
                 $"a {type}/{subtype} part is encoded or malformed, so its headers cannot be scrubbed.");
-        if (type == "message" && subtype is "partial" or "external-body")
-            throw new ScrubRefusedException(
-                $"message/{subtype} parts are refused: their headers cannot be scrubbed.");
+        if (MediaTypeRules.Refusal(contentType) is { } refusal)
+            throw new ScrubRefusedException(refusal);
+        if (MediaTypeRules.IsEncrypted(contentType))
+            NoteEncrypted();
 
         await WriteHeadersAsync(contentType, null, container: false, cancellationToken);
+        if (_bodyStart is not null)
+        {
+            var text = _bodyStart.GetBuffer().AsMemory(0, (int)_bodyStart.Length);
+            await CopyContentAsync(text, cancellationToken);
+            _bodyStart = null;
+        }
     }
 
     protected override async Task OnMultipartBeginAsync(ContentType contentType, long beginOffset, int beginLineNumber,
         CancellationToken cancellationToken)
     {
         CountEntity(container: true);
+        CheckBodyStart(contentType);
         if (string.IsNullOrEmpty(contentType.Boundary))
             throw new ScrubRefusedException("a multipart part has no boundary parameter (RFC 2046 section 5.1.1).");
         if (contentType.MediaSubtype.Equals("signed", StringComparison.OrdinalIgnoreCase))
             throw new ScrubRefusedException(
                 "signed messages are refused: a signature names the signer, and scrubbing would break it.");
+        if (MediaTypeRules.IsEncrypted(contentType))
+            NoteEncrypted();
 
         var where = _nextWhere;
         var boundary = RandomToken.Boundary();
         await WriteHeadersAsync(contentType, boundary, container: true, cancellationToken);
-        _frames.Push(new Frame(true, boundary, PathOf(where)));
+        _frames.Push(new Frame(true, boundary, PathOf(where), contentType.IsMimeType("multipart", "related")));
     }
 
     protected override async Task OnMessagePartBeginAsync(ContentType contentType, long beginOffset,
         int beginLineNumber, CancellationToken cancellationToken)
     {
         CountEntity(container: true);
+
+        // MimeKit reads message/external-body as an attached message; it is not one.
+        if (MediaTypeRules.Refusal(contentType) is { } refusal)
+            throw new ScrubRefusedException(refusal);
+        CheckBodyStart(contentType);
         var where = _nextWhere;
         await WriteHeadersAsync(contentType, null, container: true, cancellationToken);
         _frames.Push(new Frame(false, "", PathOf(where)));
@@ -142,11 +236,14 @@ internal sealed class ScrubReader : MimeReader
     }
 
     protected override Task OnMimePartContentReadAsync(byte[] buffer, int startIndex, int count,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        CopyContentAsync(buffer.AsMemory(startIndex, count), cancellationToken);
+
+    private Task CopyContentAsync(ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken)
     {
+        var count = chunk.Length;
         if (count == 0)
             return Task.CompletedTask;
-        var chunk = buffer.AsMemory(startIndex, count);
         if (!Needs8BitMime && chunk.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
             Needs8BitMime = true;
 
@@ -230,6 +327,13 @@ internal sealed class ScrubReader : MimeReader
             _report.Add(new ScrubNote(where, what, "removed", "text outside the parts; client-specific", null));
     }
 
+    private void Note(string where, string what, string action, string why) =>
+        _report?.Add(new ScrubNote(where, what, action, why, null));
+
+    private void NoteEncrypted() =>
+        _report?.Add(new ScrubNote(_nextWhere, "encrypted content", "passed unread",
+            "a signature, key or armor comment inside it is not seen by the relay", null));
+
     private void CountEntity(bool container)
     {
         if (++_parts > _policy.MaxParts)
@@ -251,7 +355,8 @@ internal sealed class ScrubReader : MimeReader
         _topMessageDone = true;
         _nextIsMessage = false;
 
-        var text = _headers.Write(_pending, kind, _nextWhere, contentType, boundary, container);
+        var related = _frames.Any(f => f.Related);
+        var text = _headers.Write(_pending, kind, _nextWhere, contentType, boundary, container, related);
         _pending.Clear();
         await WriteAsync(text, cancellationToken);
 

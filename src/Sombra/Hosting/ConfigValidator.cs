@@ -53,6 +53,9 @@ public static class ConfigValidator
         for (var i = 0; i < a.DecoyNetworks.Count; i++)
             Check(IPNetwork.TryParse(a.DecoyNetworks[i], out _),
                 $"Anonymity:DecoyNetworks:{i}: '{a.DecoyNetworks[i]}' is not a CIDR network");
+        if (a.DecoyNetworks.All(n => IPNetwork.TryParse(n, out _)))
+            Check(Anonymity.DecoyPicker.PoolSize(a.DecoyNetworks) >= 2,
+                "Anonymity:DecoyNetworks: must hold two addresses or more, as a client's own is never chosen");
         Check(a.DatePrecision >= TimeSpan.Zero, "Anonymity:DatePrecision: must not be negative");
         Check(a.SenderAddress is null || IsMailbox(a.SenderAddress),
             $"Anonymity:SenderAddress: '{a.SenderAddress}' is not a mail address");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using System.Security.Cryptography;
 using Sombra.Anonymity;
 
 namespace Sombra.Hosting;
@@ -15,7 +16,8 @@ public static class ScrubCommand
     {
         var mode = new Option<string?>("--mode")
         {
-            Description = "block or mask (default: Anonymity:Mode of the configuration)",
+            Description = "block or mask (default: Anonymity:Mode of the configuration); per-sender "
+                + "decoys use the relay's decoy key if it exists, else a one-time key, and never create one",
         };
         mode.AcceptOnlyFromAmong("block", "mask");
         var report = new Option<bool>("--report")
@@ -39,10 +41,10 @@ public static class ScrubCommand
             if (parsed.GetValue(mode) is { } chosen)
                 options.Anonymity.Mode = chosen;
 
-            var anonymizer = new Anonymizer(options, AnonymityKeys.ForOptions(options));
+            var notes = parsed.GetValue(report) ? new List<ScrubNote>() : null;
+            var anonymizer = new Anonymizer(options, SenderKey(options, notes));
             var facts = new SessionFacts(IPAddress.Loopback, "localhost", "scrub", Tls: true, Esmtp: true, []);
             var trace = anonymizer.TraceHeaders(facts);
-            var notes = parsed.GetValue(report) ? new List<ScrubNote>() : null;
 
             await using var stdin = Console.OpenStandardInput();
             await using var stdout = Console.OpenStandardOutput();
@@ -65,6 +67,22 @@ public static class ScrubCommand
             return Cli.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The relay's per-sender key when it exists. A user trying the command on their own machine
+    /// must not find a key file made there; a one-time key picks a decoy of the same shape.
+    /// </summary>
+    private static byte[]? SenderKey(SombraOptions options, List<ScrubNote>? notes)
+    {
+        if (options.Anonymity.Mode != "mask" || options.Anonymity.DecoySelection != "per-sender")
+            return null;
+        var path = Path.Combine(options.DataPath, AnonymityKeys.FileName);
+        if (File.Exists(path))
+            return SecretFile.LoadOrCreate(path);
+        notes?.Add(new ScrubNote("trace", "decoy", "chosen", "with a one-time key: DataDirectory has no "
+            + AnonymityKeys.FileName + ", so the relay would choose another", null));
+        return RandomNumberGenerator.GetBytes(SecretFile.KeyBytes);
     }
 
     private static string OneLine(string value) =>

@@ -184,6 +184,27 @@ public sealed class HeaderAndMimeTests
         AssertNoToken(output, ["alice", "Users", "2026", "size", "leak1", "Desktop"]);
     }
 
+    [Theory]
+    [InlineData(@"C:\Users\alice\b.txt", "b.txt")]
+    [InlineData("c:/Users/alice/b.txt", "b.txt")]
+    [InlineData(@"\\fileserver\alice$\plan.pdf", "plan.pdf")]
+    [InlineData("/home/alice/x", "x")]
+    [InlineData("~/Documents/x.odt", "x.odt")]
+    [InlineData("file:///Users/alice/x.pages", "x.pages")]
+    [InlineData("=?utf-8?q?/home/alice/n=C3=B6tes.txt?=", "nötes.txt")]
+    [InlineData("Q1/Q2 report", "Q1/Q2 report")]
+    [InlineData("PGP/MIME version identification", "PGP/MIME version identification")]
+    public async Task A_content_description_that_is_a_path_is_cut_to_its_base_name(string value, string kept)
+    {
+        var input = Crlf($"From: a@a.example\nContent-Type: text/plain\nContent-Description: {value}\n\nx\n");
+
+        var output = await ScrubAccepted(input);
+
+        Assert.Equal(kept, Parse(output).Body!.Headers["Content-Description"]);
+        if (kept != value)
+            AssertNoToken(output, ["alice"]);
+    }
+
     [Fact]
     public async Task Eight_bit_and_binary_content_stays_intact()
     {

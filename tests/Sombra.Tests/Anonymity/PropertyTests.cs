@@ -57,6 +57,8 @@ public sealed class PropertyTests
                 text.Append("To: Bob <bob@example.net>\r\n");
                 text.Append("Subject: plain subject\r\n");
                 text.Append("MIME-Version: 1.0 (").Append(Token()).Append(")\r\n");
+                text.Append($"References: <kept@example.net> <{Token()}@[192.0.2.7]> <x@{Token()}>\r\n");
+                text.Append($"In-Reply-To: <{Token()}@{Token()}.localdomain>\r\n");
             }
             return text.ToString();
         }
@@ -88,6 +90,7 @@ public sealed class PropertyTests
             var path = _random.Next(2) == 0 ? $"C:\\\\Users\\\\{Token()}\\\\" : $"/home/{Token()}/";
             text.Append("Content-Type: application/octet-stream\r\n");
             text.Append($"Content-Disposition: attachment; filename=\"{path}file.bin\"; creation-date=\"{Token()}\"; size=3\r\n");
+            text.Append($"Content-ID: <{Token()}@host.example>\r\n");
             text.Append("Content-Transfer-Encoding: base64\r\n\r\n");
             text.Append(Convert.ToBase64String(bytes, Base64FormattingOptions.InsertLineBreaks)).Append("\r\n");
             return text.ToString();

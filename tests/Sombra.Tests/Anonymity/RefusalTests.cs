@@ -57,6 +57,64 @@ public sealed class RefusalTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Each_header_block_is_capped_at_1_MiB(bool inPart)
+    {
+        // Lines of 100 bytes: 10,400 of them stay under 1 MiB, 10,600 pass it.
+        string Block(int lines) =>
+            string.Concat(Enumerable.Repeat("X-Pad: " + new string('p', 91) + "\r\n", lines));
+        string Message(int lines) => inPart
+            ? "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                + Block(lines) + "\r\nx\r\n--b--\r\n"
+            : "From: a@a.example\r\n" + Block(lines) + "\r\nx\r\n";
+
+        var (_, ok) = await Scrub(Encoding.ASCII.GetBytes(Message(10_400)));
+        Assert.True(ok.Accepted, ok.Refusal);
+
+        var (_, refused) = await Scrub(Encoding.ASCII.GetBytes(Message(10_600)));
+        Assert.False(refused.Accepted);
+        Assert.Contains("header block is larger than 1024 KiB", refused.Refusal);
+    }
+
+    private static string Part(string type, string content = "AAEC") =>
+        "From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n"
+        + $"--b\r\nContent-Type: {type}\r\n\r\n{content}\r\n--b--\r\n";
+
+    [Theory]
+    [InlineData("application/pkcs7-mime; smime-type=signed-data; name=smime.p7m", "signed-data")]
+    [InlineData("application/x-pkcs7-mime; smime-type=certs-only", "certs-only")]
+    [InlineData("application/pkcs7-mime; smime-type=compressed-data", "compressed-data")]
+    [InlineData("application/pkcs7-mime; name=smime.p7m", "smime-type")]
+    [InlineData("application/pgp-signature", "OpenPGP signature")]
+    [InlineData("application/pkcs7-signature; name=smime.p7s", "certificate")]
+    [InlineData("application/x-pkcs7-signature", "certificate")]
+    [InlineData("application/pgp-keys; name=OpenPGP_0x1234.asc", "OpenPGP key")]
+    [InlineData("message/disposition-notification", "read receipt")]
+    [InlineData("message/delivery-status", "delivery report")]
+    [InlineData("message/global-delivery-status", "delivery report")]
+    [InlineData("message/external-body; access-type=local-file; name=\"/home/alice/x\"", "external-body")]
+    public async Task Parts_that_name_the_sender_by_their_format_are_refused(string type, string reason)
+    {
+        var (_, result) = await Scrub(Encoding.ASCII.GetBytes(Part(type, "Reporting-UA: alice-laptop; Leaky")));
+
+        Assert.False(result.Accepted, type);
+        Assert.Contains(reason, result.Refusal);
+    }
+
+    [Fact]
+    public async Task Message_external_body_is_refused_at_the_top_too()
+    {
+        var input = Crlf("From: a@a.example\nContent-Type: message/external-body; access-type=URL;\n" +
+            " URL=\"http://alice.example/x\"\n\nContent-Type: text/plain\n\n");
+
+        var (_, result) = await Scrub(input);
+
+        Assert.False(result.Accepted);
+        Assert.Contains("message/external-body", result.Refusal);
+    }
+
+    [Theory]
     [InlineData("bare LF", "From: a@a.example\r\n\r\nline one\nline two\r\n")]
     [InlineData("bare CR", "From: a@a.example\r\n\r\nline one\rline two\r\n")]
     [InlineData("bare CR at end", "From: a@a.example\r\n\r\nline one\r")]

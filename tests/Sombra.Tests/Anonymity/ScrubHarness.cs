@@ -36,6 +36,18 @@ internal static class ScrubHarness
         return (output.ToArray(), result);
     }
 
+    /// <summary>The scrub with the report <c>sombra scrub --report</c> prints.</summary>
+    public static async Task<(byte[] Output, ScrubResult Result, List<ScrubNote> Notes)> ScrubWithReport(
+        byte[] input, SombraOptions? options = null)
+    {
+        var anonymizer = new Anonymizer(options ?? Options(), null);
+        var notes = new List<ScrubNote>();
+        var output = new MemoryStream();
+        var result = await anonymizer.ScrubAsync(new TrickleStream(new MemoryStream(input), 1), output,
+            anonymizer.TraceHeaders(Facts), notes, TestContext.Current.CancellationToken);
+        return (output.ToArray(), result, notes);
+    }
+
     public static async Task<byte[]> ScrubAccepted(byte[] input, SombraOptions? options = null, int seed = 1)
     {
         var (output, result) = await Scrub(input, options, seed: seed);

@@ -40,14 +40,39 @@ public sealed class StreamingTests
         Assert.Equal(input.BodyHash(), output.BodyHash());
     }
 
-    /// <summary>Headers, then base64 lines generated on the fly, then a tail; never held in memory.</summary>
-    private sealed class GeneratedMessage(byte[] head, long bodySize, byte[] tail) : Stream
+    [Theory]
+    [InlineData("From: a@a.example\r\nX-Big: a\r\n")]
+    [InlineData("From: a@a.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-Big: a\r\n")]
+    public async Task A_huge_folded_header_is_refused_early_with_little_allocation(string head)
     {
-        private static readonly byte[] Line = Encoding.ASCII.GetBytes(
+        // 20 MiB of continuation lines, each far under 1000 bytes: once took 38 s of CPU and
+        // hundreds of MB, as MimeKit regrew one buffer for the whole field.
+        var input = new GeneratedMessage(Crlf(head), 20L * 1024 * 1024, Crlf("\n\nbody\n"),
+            " a\r\n"u8.ToArray());
+        var anonymizer = new Anonymizer(Options(), null);
+
+        GC.Collect();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var result = await anonymizer.ScrubAsync(input, Stream.Null, Facts,
+            TestContext.Current.CancellationToken);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        Assert.False(result.Accepted);
+        Assert.Contains("header block is larger than 1024 KiB", result.Refusal);
+        // MimeKit still regrows its buffer up to the 1 MiB cap (about 145 MiB in all, against
+        // 50 GiB before the cap was counted on input); the message is refused at its first MiB.
+        Assert.True(allocated < 256L * 1024 * 1024, $"allocated {allocated / 1024 / 1024} MiB");
+    }
+
+    /// <summary>Headers, then base64 lines generated on the fly, then a tail; never held in memory.</summary>
+    private sealed class GeneratedMessage(byte[] head, long bodySize, byte[] tail, byte[]? line = null) : Stream
+    {
+        private static readonly byte[] Base64Line = Encoding.ASCII.GetBytes(
             Convert.ToBase64String(Enumerable.Range(0, 57).Select(i => (byte)(i * 7)).ToArray()) + "\r\n");
+        private readonly byte[] Line = line ?? Base64Line;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private long _position;
-        public long BodyLength { get; } = bodySize / Line.Length * Line.Length;
+        public long BodyLength { get; } = bodySize / (line ?? Base64Line).Length * (line ?? Base64Line).Length;
         private long BodyEnd => head.Length + BodyLength;
         private long End => BodyEnd + tail.Length;
 

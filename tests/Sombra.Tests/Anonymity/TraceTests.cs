@@ -102,6 +102,99 @@ public sealed class TraceTests
         Assert.Contains("[10.9.9.2]", mapped);
     }
 
+    private static IPAddress Decoy(SombraOptions o, SessionFacts f, byte[]? key = null) =>
+        IPAddress.Parse(Regex.Match(Trace(o, f, key), @"^from \[(?:IPv6:)?([^\]]+)\]").Groups[1].Value);
+
+    [Fact]
+    public void The_choice_is_uniform_over_the_pool_without_the_client()
+    {
+        // 10.9.8.0/29 has the host addresses .1 to .6; the client is .3.
+        var options = Options("mask", o => o.Anonymity.DecoyNetworks.Add("10.9.8.0/29"));
+        var counts = new Dictionary<string, int>();
+        for (var i = 0; i < 5000; i++)
+        {
+            var decoy = Decoy(options, Facts("10.9.8.3")).ToString();
+            counts[decoy] = counts.GetValueOrDefault(decoy) + 1;
+        }
+
+        Assert.Equal(["10.9.8.1", "10.9.8.2", "10.9.8.4", "10.9.8.5", "10.9.8.6"], counts.Keys.Order());
+        // Each expects 1000 with a standard deviation near 28: 700 is more than ten away.
+        Assert.All(counts.Values, n => Assert.InRange(n, 700, 1300));
+    }
+
+    [Fact]
+    public void An_account_keeps_its_decoy_unless_it_connects_from_it()
+    {
+        var options = Options("mask", o =>
+        {
+            o.Anonymity.DecoyNetworks.Add("10.9.7.0/28");
+            o.Anonymity.DecoySelection = "per-sender";
+        });
+        var key = Enumerable.Range(0, 32).Select(i => (byte)(i * 3)).ToArray();
+        var usual = Decoy(options, Facts("203.0.113.99", "alice"), key);
+
+        for (var host = 1; host < 15; host++)
+        {
+            var client = IPAddress.Parse($"10.9.7.{host}");
+            var decoy = Decoy(options, Facts(client.ToString(), "alice"), key);
+            Assert.NotEqual(client, decoy);
+            if (!client.Equals(usual))
+                Assert.Equal(usual, decoy);
+            else
+                Assert.Equal(decoy, Decoy(options, Facts(client.ToString(), "alice"), key));
+        }
+    }
+
+    [Fact]
+    public void An_ipv4_mapped_pool_never_names_the_ipv4_client()
+    {
+        var options = Options("mask", o =>
+        {
+            o.Anonymity.DecoyNetworks.Add("::ffff:127.0.0.1/128");
+            o.Anonymity.DecoyNetworks.Add("::ffff:127.0.0.2/128");
+        });
+
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(IPAddress.Parse("127.0.0.2"), Decoy(options, Facts("127.0.0.1")));
+            Assert.Equal(IPAddress.Parse("127.0.0.1"), Decoy(options, Facts("::ffff:127.0.0.2")));
+        }
+    }
+
+    [Fact]
+    public void An_ipv6_pool_that_covers_mapped_addresses_excludes_the_client_in_both_forms()
+    {
+        // ::fffe:0:0/95 holds ::ffff:0:0/96, so the client 10.9.6.1 is in the pool twice.
+        var picker = new DecoyPicker(["10.9.6.0/31", "::fffe:0:0/95"], null);
+
+        var indices = picker.ClientIndices(IPAddress.Parse("10.9.6.1"));
+
+        Assert.Equal(
+            [IPAddress.Parse("10.9.6.1"), IPAddress.Parse("::ffff:10.9.6.1")],
+            indices.Select(picker.AddressAt));
+        Assert.Equal(indices, picker.ClientIndices(IPAddress.Parse("::ffff:10.9.6.1")));
+        var huge = Options("mask", o => o.Anonymity.DecoyNetworks.Add("::/0"));
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetworkV6, Decoy(huge, Facts()).AddressFamily);
+    }
+
+    [Theory]
+    [InlineData(true, "10.9.5.7/32")]
+    [InlineData(true, "10.9.5.7/32", "10.9.5.7/32")]
+    [InlineData(true, "10.9.5.7/32", "::ffff:10.9.5.7/128")]
+    [InlineData(false, "10.9.5.6/31")]
+    [InlineData(false, "10.9.5.7/32", "2001:db8::7/128")]
+    public void A_pool_of_one_address_is_a_configuration_error(bool refused, params string[] networks)
+    {
+        var o = new SombraOptions { HostName = "relay.example" };
+        o.Anonymity.DecoyNetworks.AddRange(networks);
+        ConfigLoader.ApplyListDefaults(o);
+
+        var errors = ConfigValidator.Validate(o);
+
+        var named = errors.Any(e => e.StartsWith("Anonymity:DecoyNetworks:", StringComparison.Ordinal));
+        Assert.Equal(refused, named);
+    }
+
     [Fact]
     public void Per_sender_selection_is_stable_per_account_and_keyed()
     {

@@ -58,6 +58,51 @@ public sealed class ScrubCommandTests
     }
 
     [Fact]
+    public async Task The_report_names_rewrites_of_kept_headers()
+    {
+        var (code, _, error) = await Run(
+            "From: a@a.example\nTo: bob@example.net (via leakc)\n\nbody\n", "--report");
+
+        Assert.Equal(0, code);
+        Assert.Contains("message: To rewritten (comments removed)", error);
+        Assert.DoesNotContain("leakc", error);
+    }
+
+    [Fact]
+    public async Task Per_sender_scrub_uses_the_relays_key_but_never_creates_one()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "sombra-scrub-" + Guid.NewGuid().ToString("N"));
+        var config = data + ".json";
+        File.WriteAllText(config, $$"""
+            { "DataDirectory": "{{data}}", "Anonymity": { "Mode": "mask", "DecoySelection": "per-sender" } }
+            """);
+        try
+        {
+            var (code, _, error) = await Run(Message, "--config", config, "--report");
+            Assert.Equal(0, code);
+            Assert.Contains("one-time key", error);
+            Assert.False(Directory.Exists(data), "scrub must not create DataDirectory or its key");
+
+            Directory.CreateDirectory(data);
+            File.WriteAllBytes(Path.Combine(data, "decoy.key"), new byte[32]);
+            var (_, first, quiet) = await Run(Message, "--config", config, "--report");
+            var (_, second, _) = await Run(Message, "--config", config);
+            Assert.DoesNotContain("one-time key", quiet);
+            Assert.NotEmpty(Decoy(first));
+            Assert.Equal(Decoy(first), Decoy(second));
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+                Directory.Delete(data, recursive: true);
+            File.Delete(config);
+        }
+    }
+
+    private static string Decoy(string output) =>
+        System.Text.RegularExpressions.Regex.Match(output, @"^Received: from \[([0-9.]+)\]").Groups[1].Value;
+
+    [Fact]
     public async Task A_refusal_exits_1_with_the_reason()
     {
         var (code, _, error) = await Run("From: a@a.example\nContent-Type: multipart/mixed\n\nx\n");
