@@ -136,7 +136,8 @@ public sealed partial class SqliteQueueStore
         if (outcomes.Count == 0)
             return;
         await EnsureInitialized();
-        await Write(syncDirectory: false, db =>
+        // Lost in a crash, an outcome only means another attempt: the next flush is soon enough.
+        await Write(syncDirectory: false, Durability.Soon, unlinkAfter: null, db =>
         {
             var update = db.Command("""
                 UPDATE recipients SET state = $state, attempts = attempts + 1,
@@ -174,15 +175,20 @@ public sealed partial class SqliteQueueStore
         pending.ExecuteNonQuery();
     }
 
-    public Task FinishAsync(string id, CancellationToken cancellationToken) => Remove(id);
+    // Removal after delivery need not wait for its own flush (see Durability.Soon); an operator's
+    // delete does: a message deleted by hand must not come back after a crash.
+    public Task FinishAsync(string id, CancellationToken cancellationToken) => Remove(id, Durability.Soon);
 
-    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) => await Remove(id) > 0;
+    public async Task<bool> DeleteAsync(string id, CancellationToken cancellationToken) =>
+        await Remove(id, Durability.Now) > 0;
 
-    private async Task<int> Remove(string id)
+    private async Task<int> Remove(string id, Durability durability)
     {
         await EnsureInitialized();
         var removed = 0;
-        await Write(syncDirectory: false, db =>
+        // The body file goes only once the record's removal is durable: a crash in between must
+        // not leave a record whose body is gone.
+        await Write(syncDirectory: false, durability, unlinkAfter: BodyPath(id), db =>
         {
             var recipients = db.Command("DELETE FROM recipients WHERE message_id = $id");
             recipients.Parameters.AddWithValue("$id", id);
@@ -191,8 +197,6 @@ public sealed partial class SqliteQueueStore
             message.Parameters.AddWithValue("$id", id);
             removed = message.ExecuteNonQuery();
         });
-        // After the record is gone; a crash in between leaves an orphan body that start-up removes.
-        TryDelete(BodyPath(id));
         return removed;
     }
 

@@ -101,6 +101,8 @@ public sealed partial class SqliteQueueStore : IDeliveryQueue
                 held INTEGER NOT NULL,
                 body BLOB
             );
+            CREATE TABLE IF NOT EXISTS flushes (n INTEGER NOT NULL);
+            INSERT INTO flushes SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM flushes);
             CREATE TABLE IF NOT EXISTS recipients (
                 message_id TEXT NOT NULL,
                 idx INTEGER NOT NULL,

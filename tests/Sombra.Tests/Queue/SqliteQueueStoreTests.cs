@@ -108,6 +108,44 @@ public sealed class SqliteQueueStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_removal_after_delivery_is_flushed_soon_and_only_then_its_body_goes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var store = Open(inlineLimit: 16);
+        await store.InitializeAsync(ct);
+        var id = await Commit(store, "Subject: done\r\n\r\n" + new string('x', 100) + "\r\n", Envelope("a@one.test"));
+        var body = Path.Combine(QueueDir, id + ".eml");
+
+        await store.FinishAsync(id, ct);
+        Assert.Null(await store.GetAsync(id, ct));
+        // The body outlives the record until the removal is flushed, within the window.
+        var deadline = DateTime.UtcNow + SqliteQueueStore.SoonWindow * 10;
+        while (File.Exists(body) && DateTime.UtcNow < deadline)
+            await Task.Delay(20, ct);
+        Assert.False(File.Exists(body));
+
+        // An operator's delete is flushed before it returns, and its body goes with it.
+        var other = await Commit(store, "Subject: gone\r\n\r\n" + new string('x', 100) + "\r\n", Envelope("a@one.test"));
+        Assert.True(await store.DeleteAsync(other, ct));
+        Assert.False(File.Exists(Path.Combine(QueueDir, other + ".eml")));
+    }
+
+    [Fact]
+    public async Task Removals_not_yet_flushed_are_flushed_at_shutdown()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var first = Open();
+        await first.InitializeAsync(ct);
+        var id = await Commit(first, "Subject: done\r\n\r\nx\r\n", Envelope("a@one.test"));
+        await first.FinishAsync(id, ct);
+        await first.DisposeAsync();
+
+        var second = Open();
+        await second.InitializeAsync(ct);
+        Assert.Null(await second.GetAsync(id, ct));
+    }
+
+    [Fact]
     public async Task A_storing_failure_throws_and_leaves_nothing_deliverable()
     {
         var ct = TestContext.Current.CancellationToken;
