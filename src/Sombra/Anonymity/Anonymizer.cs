@@ -8,8 +8,12 @@ namespace Sombra.Anonymity;
 /// </summary>
 public sealed class Anonymizer : IAnonymizer
 {
-    /// <summary>Output chunks go to the queue file in writes of this size.</summary>
-    private const int OutputBuffer = 64 * 1024;
+    /// <summary>
+    /// Gathers MimeKit's small writes (a header line at a time). Small on purpose: the queue's
+    /// file has its own 64 KiB buffer, and a 64 KiB buffer here was most of what a 4 KiB
+    /// message allocated (96 KB a scrub, against 36 KB with 4 KiB, in bench/Sombra.Bench).
+    /// </summary>
+    private const int OutputBuffer = 8 * 1024;
 
     private readonly ScrubPolicy _policy;
     private readonly bool _mask;
