@@ -104,15 +104,15 @@ public sealed class MixingTests
         var configure = Relaying(sink, o =>
         {
             o.DataDirectory = data;
-            o.Mixing.MinDelay = TimeSpan.FromSeconds(6);
-            o.Mixing.MaxDelay = TimeSpan.FromSeconds(6);
+            o.Mixing.MinDelay = TimeSpan.FromSeconds(8);
+            o.Mixing.MaxDelay = TimeSpan.FromSeconds(8);
         });
 
         DateTimeOffset submitted;
         await using (var relay = await TestRelay.StartAsync(configure))
         {
             submitted = await SubmitAsync(relay.PlainPort, "held");
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            await Task.Delay(TimeSpan.FromSeconds(4));
         }
 
         await using (var restarted = await TestRelay.StartAsync(configure))
@@ -120,10 +120,10 @@ public sealed class MixingTests
             var arrived = await sink.WaitForAsync(1, seconds: 20);
             var message = Assert.Single(arrived);
             // Neither released by the restart nor held for a fresh delay counted from it (which
-            // would put it at 9 s or later).
+            // would put it at 12 s or later).
             var waited = message.At - submitted;
-            Assert.True(waited >= TimeSpan.FromSeconds(5.9), $"left after {waited}");
-            Assert.True(waited < TimeSpan.FromSeconds(8.5), $"left after {waited}");
+            Assert.True(waited >= TimeSpan.FromSeconds(7.9), $"left after {waited}");
+            Assert.True(waited < TimeSpan.FromSeconds(11.5), $"left after {waited}");
         }
     }
 
