@@ -14,8 +14,6 @@ namespace Sombra.Anonymity;
 /// </summary>
 internal sealed class DecoyPicker
 {
-    private static readonly string[] Fallback = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
-
     /// <summary>Disjoint networks, so that every address of the pool has exactly one index.</summary>
     private readonly Block[] _blocks;
     private readonly BigInteger _size;
@@ -122,7 +120,7 @@ internal sealed class DecoyPicker
     {
         var parsed = networks.Select(IPNetwork.Parse).Select(Normalize).ToList();
         if (parsed.Count == 0)
-            parsed = Fallback.Select(IPNetwork.Parse).ToList();
+            parsed = Hosting.AnonymityOptions.DefaultDecoyNetworks.Select(IPNetwork.Parse).ToList();
 
         // Two CIDR networks are nested or disjoint: keeping only the outermost of each nest
         // makes the pool a set, so an address listed twice is neither likelier nor left

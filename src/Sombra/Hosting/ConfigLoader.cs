@@ -54,7 +54,7 @@ public static class ConfigLoader
         if (o.Submission.Endpoints.Count == 0)
             o.Submission.Endpoints.Add(new EndpointOptions());
         if (o.Anonymity.DecoyNetworks.Count == 0)
-            o.Anonymity.DecoyNetworks.AddRange(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
+            o.Anonymity.DecoyNetworks.AddRange(AnonymityOptions.DefaultDecoyNetworks);
         if (o.Delivery.RetryDelays.Count == 0)
             o.Delivery.RetryDelays.AddRange(
                 new[] { 1, 5, 15, 30, 60, 120, 240 }.Select(m => TimeSpan.FromMinutes(m)));

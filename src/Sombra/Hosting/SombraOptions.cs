@@ -60,6 +60,10 @@ public sealed class AnonymityOptions
     public string Mode { get; set; } = "block";
     /// <summary>Empty after binding means the private ranges 10/8, 172.16/12 and 192.168/16.</summary>
     public List<string> DecoyNetworks { get; set; } = [];
+
+    /// <summary>The private ranges: an ordinary internal hop that frames no third party.</summary>
+    public static readonly IReadOnlyList<string> DefaultDecoyNetworks =
+        ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
     public string DecoySelection { get; set; } = "per-message";
     public List<string> KeepHeaders { get; set; } = [];
     public TimeSpan DatePrecision { get; set; } = TimeSpan.FromMinutes(1);
